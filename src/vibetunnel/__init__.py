@@ -1,0 +1,3 @@
+"""VibeTunnel: real terminals in the browser."""
+
+__version__ = "0.1.0"

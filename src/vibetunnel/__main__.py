@@ -1,0 +1,5 @@
+import sys
+
+from vibetunnel.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket edge: turns requests into session operations and faults into responses."""

@@ -1,0 +1,74 @@
+"""Request and response bodies of the HTTP API (they also make /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+Size = Annotated[StrictInt, Field(ge=1, le=1000)]
+
+
+class Body(BaseModel):
+    # Unknown fields are an error, not silently ignored: a typo must not be a no-op.
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSession(Body):
+    """PTYOptions of protocol.md, every field optional, plus an optional id."""
+
+    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")] | None = None
+    name: Annotated[StrictStr, Field(max_length=256)] | None = None
+    cols: Size = 80
+    rows: Size = 24
+    cwd: StrictStr | None = None
+    env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    command: StrictStr | None = None
+    args: list[StrictStr] = Field(default_factory=list)
+
+
+class InputBody(Body):
+    data: StrictStr
+
+
+class ResizeBody(Body):
+    cols: Size
+    rows: Size
+
+
+class SessionOut(BaseModel):
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    status: Literal["running", "exited"]
+    exitCode: int | None
+    pid: int
+    createdAt: str
+    exitedAt: str | None
+    clients: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    uptime: float
+    sessions: int
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    requestId: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI `responses` entry for the error statuses a route really returns."""
+    return {status: {"model": ErrorBody} for status in statuses}

@@ -1,0 +1,76 @@
+"""Sessions over HTTP: create, list, get, delete, input, resize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from vibetunnel.api.models import CreateSession, InputBody, ResizeBody, SessionOut, errors
+from vibetunnel.errors import BadRequest, TooManyRequests
+from vibetunnel.pty.manager import SessionManager, SessionOptions
+from vibetunnel.pty.process import InputOverflow
+from vibetunnel.pty.session import Session
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+
+def manager(request: Request) -> SessionManager:
+    m: SessionManager = request.app.state.manager
+    return m
+
+
+def running(m: SessionManager, session_id: str) -> Session:
+    session = m.get(session_id)
+    if not session.running:
+        raise BadRequest(f"session {session_id} has exited (code {session.exit_code})")
+    return session
+
+
+@router.post("", status_code=201, response_model=SessionOut, responses=errors(400, 409, 429))
+async def create_session(
+    request: Request, response: Response, body: CreateSession | None = None
+) -> dict[str, Any]:
+    """Start a program in a new PTY. Every field is optional."""
+    opts = SessionOptions(**(body or CreateSession()).model_dump())
+    session = manager(request).create(opts)
+    response.headers["Location"] = f"/api/sessions/{session.id}"
+    return session.to_json()
+
+
+@router.get("", response_model=list[SessionOut])
+async def list_sessions(request: Request) -> list[dict[str, Any]]:
+    """Every session, running or exited, oldest first."""
+    return [s.to_json() for s in manager(request).list()]
+
+
+@router.get("/{session_id}", response_model=SessionOut, responses=errors(404))
+async def get_session(request: Request, session_id: str) -> dict[str, Any]:
+    return manager(request).get(session_id).to_json()
+
+
+@router.delete("/{session_id}", status_code=204, responses=errors(404))
+async def delete_session(request: Request, session_id: str) -> Response:
+    """End the program (SIGHUP, SIGTERM, SIGKILL) and forget the session; its recording stays."""
+    await manager(request).delete(session_id)
+    return Response(status_code=204)
+
+
+@router.post("/{session_id}/input", status_code=204, responses=errors(400, 404, 429))
+async def send_input(request: Request, session_id: str, body: InputBody) -> Response:
+    """Type `data` into the program, as a WebSocket input message would."""
+    session = running(manager(request), session_id)
+    try:
+        session.write(body.data)
+    except InputOverflow as exc:
+        raise TooManyRequests(str(exc), retry_after=1) from None
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404)
+)
+async def resize_session(request: Request, session_id: str, body: ResizeBody) -> dict[str, Any]:
+    session = running(manager(request), session_id)
+    session.resize(body.cols, body.rows)
+    return session.to_json()

@@ -1,0 +1,113 @@
+"""The WebSocket /api/sessions/{id}/ws: glue between a socket and a session's Client.
+
+The receiver parses client messages and applies them; the Client's sender task writes
+output. Whichever ends first decides the close code:
+  session ended -> 1000, server shutdown or idle -> 1001, bad message -> 1003,
+  auth -> 1008, fault in our code -> 1011 (the session keeps running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
+from vibetunnel.protocol import messages
+from vibetunnel.pty.client import Client, Ending
+from vibetunnel.pty.manager import SessionManager
+from vibetunnel.pty.session import Session
+
+log = logging.getLogger("vibetunnel.ws")
+
+# Checks the token of a WebSocket for one session; raises AuthError (closed with 1008).
+Authorizer = Callable[[WebSocket, str], Awaitable[None]]
+
+
+def reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8."""
+    return text.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
+async def close(ws: WebSocket, code: int, why: str = "") -> None:
+    if ws.application_state != WebSocketState.DISCONNECTED:
+        with contextlib.suppress(RuntimeError, OSError):
+            await ws.close(code, reason(why))
+
+
+async def serve_socket(
+    ws: WebSocket,
+    session_id: str,
+    manager: SessionManager,
+    authorize: Authorizer | None,
+    idle_timeout: float,
+) -> None:
+    await ws.accept()
+    try:
+        refusal = ws.scope.get("state", {}).get("refusal")
+        if refusal is not None:
+            raise refusal
+        if authorize is not None:
+            await authorize(ws, session_id)
+        session = manager.get(session_id)
+    except SessionNotFound:
+        await close(ws, 1000, "session not found")
+        return
+    except VibeTunnelError as exc:
+        await close(ws, exc.close_code, exc.message)
+        return
+    await _stream(ws, session, idle_timeout)
+
+
+async def _stream(ws: WebSocket, session: Session, idle_timeout: float) -> None:
+    client = Client(ws.send_bytes, ws.send_text, session.screen.snapshot)
+    session.attach(client)
+    sender = asyncio.create_task(client.run())
+    receiver = asyncio.create_task(_receive(ws, session, client, idle_timeout))
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        session.detach(client)
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+    task = done.pop()
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if task is sender:
+        if exc is None:
+            ending = task.result()
+            await close(ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown")
+        elif not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
+            log.error("sender failed for session %s", session.id, exc_info=exc)
+            await close(ws, 1011, "internal error")
+        return
+    if isinstance(exc, VibeTunnelError):
+        await close(ws, exc.close_code, exc.message)
+    elif isinstance(exc, TimeoutError):
+        await close(ws, 1001, f"idle timeout ({idle_timeout:g} s without a message)")
+    elif exc is not None and not isinstance(exc, WebSocketDisconnect):
+        log.error("receiver failed for session %s", session.id, exc_info=exc)
+        await close(ws, 1011, "internal error")
+
+
+async def _receive(ws: WebSocket, session: Session, client: Client, idle_timeout: float) -> None:
+    while True:
+        async with asyncio.timeout(idle_timeout):
+            message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise ProtocolError("binary messages are not accepted; send JSON text")
+        msg = messages.parse(text)
+        if isinstance(msg, messages.Input):
+            session.write(msg.data)
+        elif isinstance(msg, messages.Resize):
+            session.resize(msg.cols, msg.rows)
+        else:
+            client.send_text(messages.PONG)

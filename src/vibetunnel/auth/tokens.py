@@ -1,0 +1,199 @@
+"""HS256 JWTs (protocol.md's tokens), issued and checked on an injected clock.
+
+An access token carries exactly protocol.md's claims: `sub`, `iat`, `exp` and, for a share
+link, `sessionId`. It has no `kind` claim, so a token signed with the same secret by another
+tool is an access token too. A one-time login token (the URL printed at start) adds
+`"kind": "login"` and a random `jti`, so it can never pass for an access token.
+
+PyJWT checks the signature and the algorithm; the time claims are checked here against the
+injected clock, so tests never depend on the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from ..errors import AuthError
+from .secret import MIN_SECRET_BYTES
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TTL = 15 * 60.0
+"""Seconds an access token from login or refresh lives."""
+LOGIN_TOKEN_TTL = 5 * 60.0
+"""Seconds the one-time login token of the start-up URL lives."""
+KINDS = ("access", "login")
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The checked claims of a token."""
+
+    sub: str
+    iat: int
+    exp: int
+    session_id: str | None
+    """The one session this token opens (a share link), or None for all of them."""
+    kind: str
+    """"access" or "login"."""
+    jti: str | None = None
+    """The unique id of a login token, to spend it once; None for access tokens."""
+
+
+class TokenService:
+    """Issue and verify HS256 tokens signed with one secret, on an injectable clock."""
+
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        clock: Callable[[], float] = time.time,
+        leeway: float = 10.0,
+    ) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            # PyJWT would only warn; a short HMAC key is guessable offline.
+            raise ValueError(f"the token secret needs at least {MIN_SECRET_BYTES} bytes")
+        if leeway < 0:
+            raise ValueError("leeway must not be negative")
+        self._secret = secret
+        self._clock = clock
+        self._leeway = leeway
+
+    def issue(
+        self,
+        sub: str,
+        ttl: float,
+        *,
+        session_id: str | None = None,
+        kind: str = "access",
+    ) -> str:
+        """Return a signed token for `sub` that lives `ttl` seconds (whole seconds, at least 1)."""
+        if not isinstance(sub, str) or not sub:
+            raise ValueError("sub must be a non-empty string")
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        if kind not in KINDS:
+            raise ValueError(f"unknown token kind {kind!r}")
+        if session_id is not None and not session_id:
+            raise ValueError("session_id must not be empty")
+        iat = int(self._clock())
+        payload: dict[str, Any] = {"sub": sub, "iat": iat, "exp": iat + max(1, int(ttl))}
+        if session_id is not None:
+            payload["sessionId"] = session_id
+        if kind != "access":
+            payload["kind"] = kind
+            payload["jti"] = secrets.token_urlsafe(16)
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str, *, kind: str = "access") -> Claims:
+        """Return the claims of a valid token of this `kind`, else raise `AuthError`.
+
+        Refused: a malformed token, a bad signature, any algorithm but HS256 (`none` included),
+        a missing or mistyped claim, an expired token, one issued (or valid from) in the future
+        beyond the leeway, and a token of another kind.
+        """
+        payload = self._decode(token)
+        sub = payload.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise AuthError("token has no valid sub claim")
+        iat = _numeric(payload, "iat")
+        exp = _numeric(payload, "exp")
+        session_id = payload.get("sessionId")
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise AuthError("token has an invalid sessionId claim")
+        actual = payload.get("kind", "access")
+        if actual not in KINDS:
+            raise AuthError("token has an unknown kind")
+        jti = payload.get("jti")
+        if jti is not None and not isinstance(jti, str):
+            raise AuthError("token has an invalid jti claim")
+
+        now = self._clock()
+        if now >= exp + self._leeway:
+            raise AuthError("token expired")
+        if iat > now + self._leeway:
+            raise AuthError("token issued in the future")
+        if "nbf" in payload and _numeric(payload, "nbf") > now + self._leeway:
+            raise AuthError("token not valid yet")
+        if actual != kind:
+            raise AuthError(f"wrong token kind: {actual} (expected {kind})")
+        if actual == "login" and not jti:
+            raise AuthError("login token has no jti claim")
+        return Claims(
+            sub=sub, iat=int(iat), exp=int(exp), session_id=session_id, kind=actual, jti=jti
+        )
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token:
+            raise AuthError("missing token")
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={
+                    # Time claims are checked in verify() on the injected clock.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["sub", "iat", "exp"],
+                },
+            )
+        except jwt.InvalidAlgorithmError:
+            raise AuthError(f"token algorithm not accepted (only {ALGORITHM})") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("bad token signature") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise AuthError(f"token lacks the {e.claim} claim") from None
+        except jwt.DecodeError:
+            raise AuthError("malformed token") from None
+        except jwt.InvalidTokenError as e:
+            raise AuthError(f"invalid token: {e}") from None
+        return payload
+
+
+def scope_allows(claims: Claims, session_id: str) -> bool:
+    """Whether these claims may open `session_id`: False when the token names another session."""
+    return claims.session_id is None or claims.session_id == session_id
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90s", "15m", "12h", "7d" or a bare number of seconds ("3600").
+
+    Raises ValueError naming the accepted forms for anything else, zero included.
+    """
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise ValueError(
+            f"invalid duration {text!r}: use a number of seconds or a number followed by "
+            "s, m, h or d (e.g. 90s, 15m, 12h, 7d)"
+        )
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"invalid duration {text!r}: must be more than zero")
+    return seconds
+
+
+def _numeric(payload: dict[str, Any], name: str) -> float:
+    value = payload.get(name)
+    # bool is an int in Python, but never a NumericDate.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise AuthError(f"token has an invalid {name} claim")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise AuthError(f"token has an invalid {name} claim")
+    return number

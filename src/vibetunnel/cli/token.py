@@ -1,0 +1,75 @@
+"""`vibetunnel token`: print an access token signed with the local secret.
+
+For scripts (`curl -H "Authorization: Bearer $(vibetunnel token)"`) and share links
+(`--session ID` makes a token that opens that one session only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import uuid
+
+from ..auth.secret import SecretError, load_or_create_secret
+from ..auth.tokens import TokenService, parse_duration
+from ..config import home_dir
+
+HELP = "print an access token signed with the local secret"
+DEFAULT_TTL = "24h"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `vibetunnel token`."""
+    parser.add_argument(
+        "--session",
+        metavar="ID",
+        help="limit the token to this session (a share link)",
+    )
+    parser.add_argument(
+        "--ttl",
+        metavar="DURATION",
+        default=DEFAULT_TTL,
+        help=f"lifetime: 90s, 15m, 12h, 7d or seconds (default {DEFAULT_TTL})",
+    )
+    parser.add_argument(
+        "--sub",
+        metavar="NAME",
+        help="the token's subject (default: your user name)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the token on stdout; errors on stderr with exit status 2."""
+    try:
+        ttl = parse_duration(args.ttl)
+    except ValueError as e:
+        return _fail(f"--ttl: {e}")
+    session_id: str | None = None
+    if args.session is not None:
+        try:
+            # Session ids are UUIDs; the canonical form is what the server compares.
+            session_id = str(uuid.UUID(args.session))
+        except ValueError:
+            return _fail(f"--session: {args.session!r} is not a session id (a UUID)")
+    sub = args.sub if args.sub is not None else _user_name()
+    if not sub:
+        return _fail("--sub must not be empty")
+    try:
+        secret = load_or_create_secret(home_dir())
+    except (SecretError, OSError) as e:
+        return _fail(f"cannot load the signing secret: {e}")
+    print(TokenService(secret).issue(sub, ttl, session_id=session_id))
+    return 0
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "user"
+
+
+def _fail(message: str) -> int:
+    print(f"vibetunnel token: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,62 @@
+"""Binary terminal frames: 0xBF, a u32 big-endian length, then that many UTF-8 bytes."""
+
+from __future__ import annotations
+
+import codecs
+import struct
+
+MAGIC = 0xBF
+HEADER = struct.Struct(">BI")
+HEADER_SIZE = HEADER.size
+
+
+class FrameError(ValueError):
+    """A byte string that is not a well-formed frame."""
+
+
+def encode(data: bytes) -> bytes:
+    """One frame carrying `data`, which must already be whole UTF-8."""
+    return HEADER.pack(MAGIC, len(data)) + data
+
+
+def decode(buf: bytes) -> tuple[bytes, bytes]:
+    """Split the first frame off `buf`: (its data, the rest). Raises FrameError."""
+    if len(buf) < HEADER_SIZE:
+        raise FrameError(f"frame too short: {len(buf)} bytes")
+    magic, length = HEADER.unpack_from(buf)
+    if magic != MAGIC:
+        raise FrameError(f"bad magic byte 0x{magic:02X}")
+    end = HEADER_SIZE + length
+    if len(buf) < end:
+        raise FrameError(f"frame says {length} bytes, has {len(buf) - HEADER_SIZE}")
+    return buf[HEADER_SIZE:end], buf[end:]
+
+
+class Utf8Stream:
+    """Turns PTY reads into whole, valid UTF-8.
+
+    A character split across two reads is held back until its last byte arrives; bytes that
+    are not UTF-8 become U+FFFD. The fast path (pure ASCII or whole UTF-8) costs one C call.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes) -> bytes:
+        """Bytes of whole characters ready to send; may be empty."""
+        return self._decoder.decode(data).encode("utf-8")
+
+    def finish(self) -> bytes:
+        """Whatever is held back, as U+FFFD: the stream has ended mid-character."""
+        return self._decoder.decode(b"", final=True).encode("utf-8")
+
+
+def split_utf8(data: bytes, limit: int) -> int:
+    """The largest cut point <= limit that does not split a UTF-8 character of `data`."""
+    if len(data) <= limit:
+        return len(data)
+    cut = limit
+    # Continuation bytes are 0b10xxxxxx: step back to the start of the character.
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > 0 else limit

@@ -1,0 +1,71 @@
+"""Client JSON messages: text in, a typed message out, or a ProtocolError that says why."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vibetunnel.errors import ProtocolError
+
+MIN_SIZE = 1
+MAX_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resize:
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+Message = Input | Resize | Ping
+
+
+def check_size(name: str, value: Any) -> int:
+    """A terminal dimension: an integer 1..1000 (booleans are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"{name} must be an integer")
+    if not MIN_SIZE <= value <= MAX_SIZE:
+        raise ProtocolError(f"{name} must be between {MIN_SIZE} and {MAX_SIZE}, got {value}")
+    return value
+
+
+def parse(text: str) -> Message:
+    """Parse one client text message."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("message is not valid JSON") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("message must be a JSON object")
+    kind = obj.get("type")
+    if kind == "input":
+        data = obj.get("data")
+        if not isinstance(data, str):
+            raise ProtocolError("input data must be a string")
+        return Input(data)
+    if kind == "resize":
+        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+    if kind == "ping":
+        return Ping()
+    if not isinstance(kind, str):
+        raise ProtocolError("message type must be a string")
+    raise ProtocolError(f"unknown message type {kind[:40]!r}")
+
+
+PONG = '{"type":"pong"}'
+
+
+def exit_message(code: int) -> str:
+    """The server's exit message (a signal N is reported as 128 + N, as shells do)."""
+    return json.dumps({"type": "exit", "code": code})

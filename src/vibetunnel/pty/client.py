@@ -1,0 +1,135 @@
+"""One viewer attached to a session: its pending output, its flush policy, its sender task.
+
+Output is appended to the client's own buffer and never awaited by the session, so a slow
+client cannot slow the program or the other clients. When a client falls more than
+`backlog_limit` bytes behind, its backlog is dropped and it is sent the current screen again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import Enum
+
+from vibetunnel.protocol import frames, messages
+from vibetunnel.protocol.aggregate import FlushPolicy
+
+BACKLOG_LIMIT = 4 * 1024 * 1024
+# Home the cursor and erase screen and scrollback before a resynchronising replay.
+RESYNC_PREFIX = b"\x1b[H\x1b[2J\x1b[3J"
+
+
+class Ending(Enum):
+    """Why a client's sender stopped: each maps to a close code in the WebSocket glue."""
+
+    EXITED = 1000
+    SHUTDOWN = 1001
+
+
+class Client:
+    """Fan-out target for one WebSocket (or any transport with the two send coroutines)."""
+
+    def __init__(
+        self,
+        send_bytes: Callable[[bytes], Awaitable[None]],
+        send_text: Callable[[str], Awaitable[None]],
+        snapshot: Callable[[], bytes],
+        *,
+        backlog_limit: int = BACKLOG_LIMIT,
+        policy: FlushPolicy | None = None,
+    ) -> None:
+        self._send_bytes = send_bytes
+        self._send_text = send_text
+        self._snapshot = snapshot
+        self.backlog_limit = backlog_limit
+        self.policy = policy or FlushPolicy()
+        self.pending = bytearray()
+        self.texts: deque[str] = deque()
+        self.resyncs = 0
+        self._ending: Ending | None = None
+        self._exit_code: int | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    # Called by the session, synchronously, on the event loop.
+
+    def feed(self, data: bytes) -> None:
+        if self._ending is not None:
+            return
+        before = len(self.pending)
+        self.pending += data
+        if len(self.pending) > self.backlog_limit:
+            self.resync()
+        # Wake the sender only when this changes what it is waiting for.
+        if before == 0 or (before < self.policy.max_frame <= len(self.pending)):
+            self._wake()
+
+    def resync(self) -> None:
+        """Drop the backlog and start again from the current screen."""
+        self.resyncs += 1
+        self.pending = bytearray(RESYNC_PREFIX + self._snapshot())
+
+    def note_input(self) -> None:
+        self.policy.note_input()
+        self._wake()
+
+    def send_text(self, text: str) -> None:
+        self.texts.append(text)
+        self._wake()
+
+    def session_exited(self, code: int) -> None:
+        """Send what is pending, then the exit message; the sender then ends with EXITED."""
+        if self._ending is None:
+            self._ending = Ending.EXITED
+            self._exit_code = code
+            self._wake()
+
+    def shutdown(self) -> None:
+        """The server is going away: stop now, pending output is not worth the wait."""
+        self._ending = Ending.SHUTDOWN
+        self.pending.clear()
+        self._wake()
+
+    # The sender task.
+
+    async def run(self) -> Ending:
+        """Send output by the flush policy until the session ends or the server stops."""
+        loop = asyncio.get_running_loop()
+        while True:
+            while self.texts:
+                await self._send_text(self.texts.popleft())
+            if self._ending is Ending.SHUTDOWN:
+                return Ending.SHUTDOWN
+            if not self.pending:
+                if self._ending is Ending.EXITED:
+                    assert self._exit_code is not None
+                    await self._send_text(messages.exit_message(self._exit_code))
+                    return Ending.EXITED
+                await self._wait(None)
+                continue
+            now = loop.time()
+            due = self.policy.due(now, len(self.pending))
+            assert due is not None
+            if due > now and self._ending is None:
+                await self._wait(due)
+                continue
+            cut = frames.split_utf8(self.pending, self.policy.max_frame)
+            chunk = bytes(self.pending[:cut])
+            del self.pending[:cut]
+            await self._send_bytes(frames.encode(chunk))
+            self.policy.sent(loop.time())
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _wait(self, deadline: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiter = loop.create_future()
+        timer = loop.call_at(deadline, self._wake) if deadline is not None else None
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()

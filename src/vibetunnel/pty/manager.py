@@ -1,0 +1,136 @@
+"""The registry of sessions: create with validated options, look up, delete, shut down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vibetunnel.errors import BadRequest, Conflict, SessionNotFound, TooManyRequests
+from vibetunnel.pty.process import PtyProcess
+from vibetunnel.pty.session import Recorder, Session
+
+TERM = "xterm-256color"
+# Never hand the server's own secrets to the shells it starts.
+SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET")
+
+
+@dataclass
+class SessionOptions:
+    """PTYOptions of protocol.md, every field optional, plus an optional id."""
+
+    id: str | None = None
+    name: str | None = None
+    cols: int = 80
+    rows: int = 24
+    cwd: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    command: str | None = None
+    args: list[str] = field(default_factory=list)
+
+
+def default_shell() -> str:
+    return os.environ.get("SHELL") or "/bin/sh"
+
+
+def child_env(extra: dict[str, str], session_id: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env.update(extra)
+    env["TERM"] = TERM
+    env["VIBETUNNEL_SESSION_ID"] = session_id
+    return env
+
+
+RecorderFactory = Callable[[Session], Recorder | None]
+
+
+class SessionManager:
+    """All sessions of this server, running and exited."""
+
+    def __init__(
+        self,
+        *,
+        max_sessions: int = 100,
+        record_input: bool = False,
+        recorder_factory: RecorderFactory | None = None,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.record_input = record_input
+        self.recorder_factory = recorder_factory
+        self._sessions: dict[str, Session] = {}
+
+    def list(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def get(self, session_id: str) -> Session:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise SessionNotFound() from None
+
+    def running_count(self) -> int:
+        return sum(1 for s in self._sessions.values() if s.running)
+
+    def create(self, opts: SessionOptions) -> Session:
+        """Spawn a session. Raises BadRequest, Conflict or TooManyRequests."""
+        session_id = opts.id or str(uuid.uuid4())
+        if session_id in self._sessions:
+            raise Conflict(f"id: session {session_id} already exists")
+        if self.running_count() >= self.max_sessions:
+            raise TooManyRequests(
+                f"session limit reached ({self.max_sessions} running sessions)", retry_after=5
+            )
+        cwd = opts.cwd if opts.cwd is not None else str(Path.home())
+        if not os.path.isdir(cwd):
+            raise BadRequest(f"cwd: no such directory: {cwd}")
+        if opts.command is None:
+            command, args = default_shell(), ["-l"]
+        else:
+            command, args = opts.command, list(opts.args)
+        if not command:
+            raise BadRequest("command: must not be empty")
+        try:
+            process = PtyProcess.spawn(
+                [command, *args],
+                cwd=cwd,
+                env=child_env(opts.env, session_id),
+                cols=opts.cols,
+                rows=opts.rows,
+            )
+        except FileNotFoundError:
+            raise BadRequest(f"command: not found: {command}") from None
+        except PermissionError:
+            raise BadRequest(f"command: not executable: {command}") from None
+        except OSError as exc:
+            raise BadRequest(f"command: cannot start {command}: {exc.strerror}") from None
+        session = Session(
+            id=session_id,
+            name=opts.name or os.path.basename(command),
+            command=command,
+            args=args,
+            cwd=cwd,
+            cols=opts.cols,
+            rows=opts.rows,
+            process=process,
+            record_input=self.record_input,
+        )
+        if self.recorder_factory is not None:
+            session.recorder = self.recorder_factory(session)
+        self._sessions[session_id] = session
+        session.start()
+        return session
+
+    async def delete(self, session_id: str) -> None:
+        """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""
+        session = self.get(session_id)
+        await session.kill()
+        self._sessions.pop(session_id, None)
+
+    async def shutdown(self) -> None:
+        """Tell every client the server is going away, then end every program."""
+        for session in self._sessions.values():
+            session.shutdown_clients()
+        await asyncio.gather(*(s.kill(grace=0.5) for s in self._sessions.values()))

@@ -1,0 +1,229 @@
+"""A program running in a pseudo-terminal: spawn, read, queued writes, resize, staged kill.
+
+Reads use `loop.add_reader` on the non-blocking master; writes go through a queue drained by
+`loop.add_writer`, so a large paste never blocks the event loop or any other session. The
+exit is seen through a pidfd, so no child watcher thread is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import signal
+import struct
+import subprocess
+import termios
+from collections.abc import Callable
+
+from vibetunnel.errors import VibeTunnelError
+
+READ_SIZE = 65536
+READ_BATCH = 256 * 1024
+"""Bytes drained per wakeup: amortises the per-chunk work under heavy output."""
+WRITE_QUEUE_LIMIT = 16 * 1024 * 1024
+EXIT_GRACE = 0.5
+"""After the child exits, how long to wait for the PTY to report end of output (EIO): a
+background job still holding the terminal must not keep the session open forever."""
+
+
+class InputOverflow(VibeTunnelError):
+    """The program does not read its input and the queue is full."""
+
+    status = 429
+    code = "input_backlog_full"
+
+
+def _set_controlling_tty() -> None:
+    # Runs in the child between fork and exec: make the PTY the controlling terminal, so
+    # Ctrl-C, Ctrl-Z and Ctrl-\ reach the foreground job as signals.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def set_winsize(fd: int, cols: int, rows: int) -> None:
+    """TIOCSWINSZ: the kernel sends SIGWINCH to the terminal's foreground process group."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def exit_code(returncode: int) -> int:
+    """A shell's view of an exit status: a signal N is 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class PtyProcess:
+    """One child process on one PTY. Create with `spawn`, then `start` on the running loop."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], master: int) -> None:
+        self._proc = proc
+        self.fd = master
+        self.pid = proc.pid
+        self.returncode: int | None = None
+        self._out = bytearray()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pidfd = -1
+        self._eof = False
+        self._finished = False
+        self._grace: asyncio.TimerHandle | None = None
+        self._on_output: Callable[[bytes], None] = lambda data: None
+        self._on_exit: Callable[[int], None] = lambda code: None
+        self.exited = asyncio.Event()
+
+    @classmethod
+    def spawn(
+        cls, argv: list[str], *, cwd: str, env: dict[str, str], cols: int, rows: int
+    ) -> PtyProcess:
+        """Start `argv` on a new PTY of the given size. Raises OSError if it cannot start."""
+        master, slave = os.openpty()
+        try:
+            set_winsize(slave, cols, rows)
+            proc = subprocess.Popen(
+                argv,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_set_controlling_tty,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)  # only the child holds the slave: its exit ends our reads with EIO
+        os.set_blocking(master, False)
+        return cls(proc, master)
+
+    def start(self, on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None:
+        """Begin reading; `on_exit(code)` runs once, after the last output was delivered."""
+        self._loop = asyncio.get_running_loop()
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._loop.add_reader(self.fd, self._readable)
+        self._pidfd = os.pidfd_open(self.pid)
+        self._loop.add_reader(self._pidfd, self._reap)
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _readable(self) -> None:
+        chunks = []
+        size = 0
+        while size < READ_BATCH:
+            try:
+                data = os.read(self.fd, READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:  # EIO: every holder of the slave side has closed it
+                if exc.errno != errno.EIO:
+                    raise
+                data = b""
+            if not data:
+                self._eof = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            self._on_output(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if self._eof:
+            assert self._loop is not None
+            self._loop.remove_reader(self.fd)
+            self._maybe_finish()
+
+    def _reap(self) -> None:
+        assert self._loop is not None
+        if self._proc.poll() is None:
+            return
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        self.returncode = exit_code(self._proc.returncode)
+        if not self._eof:
+            self._readable()  # most output is already waiting: take it now
+        if not self._eof:
+            self._grace = self._loop.call_later(EXIT_GRACE, self._finish)
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        if self._eof and self.returncode is not None:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        assert self._loop is not None and self.returncode is not None
+        if self._grace is not None:
+            self._grace.cancel()
+        if not self._eof:
+            self._readable()
+            self._loop.remove_reader(self.fd)
+        if self._out:
+            self._loop.remove_writer(self.fd)
+            self._out.clear()
+        os.close(self.fd)  # hangs up the terminal: SIGHUP to any background job left on it
+        self.fd = -1
+        self.exited.set()
+        self._on_exit(self.returncode)
+
+    # -- input ------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue `data` for the program's input; never blocks. Raises InputOverflow."""
+        if self._finished or not data:
+            return
+        if self._out:
+            if len(self._out) + len(data) > WRITE_QUEUE_LIMIT:
+                raise InputOverflow("the program is not reading its input")
+            self._out += data
+            return
+        try:
+            n = os.write(self.fd, data)
+        except BlockingIOError:
+            n = 0
+        if n < len(data):
+            self._out += data[n:]
+            assert self._loop is not None
+            self._loop.add_writer(self.fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            n = os.write(self.fd, self._out)
+        except BlockingIOError:
+            return
+        except OSError:
+            n = len(self._out)  # the program is gone; its exit is on its way
+        del self._out[:n]
+        if not self._out:
+            assert self._loop is not None
+            self._loop.remove_writer(self.fd)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if not self._finished:
+            set_winsize(self.fd, cols, rows)
+
+    # -- ending -----------------------------------------------------------------------------
+
+    def signal(self, sig: int) -> None:
+        """Send `sig` to the program's process group (the shell and what it runs)."""
+        if self.returncode is not None:
+            return
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(self.pid, sig)
+
+    async def terminate(self, grace: float = 1.0) -> None:
+        """Staged kill: SIGHUP, then SIGTERM, then SIGKILL, `grace` seconds apart."""
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
+            if self.exited.is_set():
+                return
+            self.signal(sig)
+            try:
+                async with asyncio.timeout(grace):
+                    await self.exited.wait()
+            except TimeoutError:
+                continue

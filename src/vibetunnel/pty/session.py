@@ -1,0 +1,150 @@
+"""One PTY and its clients: fan-out of output, replay since the last clear, input, resize."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.pty.client import Client
+from vibetunnel.pty.process import PtyProcess
+
+
+class Recorder(Protocol):
+    """Where a session's events go besides its clients (the asciicast writer)."""
+
+    def output(self, data: str) -> None: ...
+    def input(self, data: str) -> None: ...
+    def resize(self, cols: int, rows: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Session:
+    """A running or exited program and the clients watching it."""
+
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    process: PtyProcess
+    recorder: Recorder | None = None
+    record_input: bool = False
+    created_at: float = field(default_factory=time.time)
+    exited_at: float | None = None
+    exit_code: int | None = None
+    screen: ScreenBuffer = field(default_factory=ScreenBuffer)
+    clients: set[Client] = field(default_factory=set)
+    on_exit: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def start(self) -> None:
+        self.process.start(self._output, self._exited)
+
+    @property
+    def running(self) -> bool:
+        return self.exit_code is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "command": self.command,
+            "args": self.args,
+            "cwd": self.cwd,
+            "cols": self.cols,
+            "rows": self.rows,
+            "status": "running" if self.running else "exited",
+            "exitCode": self.exit_code,
+            "pid": self.process.pid,
+            "createdAt": iso(self.created_at),
+            "exitedAt": iso(self.exited_at),
+            "clients": len(self.clients),
+        }
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _output(self, raw: bytes) -> None:
+        text = self._decoder.decode(raw)
+        if text:
+            self._publish(text)
+
+    def _publish(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self.screen.append(data)
+        for client in self.clients:
+            client.feed(data)
+        if self.recorder is not None:
+            self.recorder.output(text)
+
+    def _exited(self, code: int) -> None:
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self._publish(tail)
+        self.exit_code = code
+        self.exited_at = time.time()
+        for client in self.clients:
+            client.session_exited(code)
+        if self.recorder is not None:
+            self.recorder.close()
+        for callback in self.on_exit:
+            callback(self)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def attach(self, client: Client) -> None:
+        """Start `client` on the current screen; an exited session then says goodbye."""
+        client.feed(self.screen.snapshot())
+        self.clients.add(client)
+        if not self.running:
+            assert self.exit_code is not None
+            client.session_exited(self.exit_code)
+
+    def detach(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    # -- input ------------------------------------------------------------------------------
+
+    def write(self, data: str) -> None:
+        """Type `data` into the program (control characters go to the line discipline)."""
+        if not self.running:
+            return
+        for client in self.clients:
+            client.note_input()
+        self.process.write(data.encode("utf-8"))
+        if self.record_input and self.recorder is not None:
+            self.recorder.input(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Latest resize wins, whichever client sent it."""
+        if not self.running or (cols, rows) == (self.cols, self.rows):
+            return
+        self.cols, self.rows = cols, rows
+        self.process.resize(cols, rows)
+        if self.recorder is not None:
+            self.recorder.resize(cols, rows)
+
+    async def kill(self, grace: float = 1.0) -> None:
+        """Staged kill; returns once the session has exited."""
+        if self.running:
+            await self.process.terminate(grace)
+            await asyncio.wait_for(self.process.exited.wait(), timeout=5.0)
+
+    def shutdown_clients(self) -> None:
+        for client in self.clients:
+            client.shutdown()

@@ -1,0 +1,454 @@
+"""`<home>/recordings/metadata.json`: the index of recordings, always whole JSON.
+
+Every save writes the whole index to a temporary file in the same folder, fsyncs
+it and renames it over the old one, so a crash leaves either the old index or
+the new one. A lost or damaged index is rebuilt from the .cast files themselves
+(header, last event time); a .cast whose last line was torn by a crash is
+truncated back to its whole lines.
+
+File format: `{"version": 1, "recordings": [entry, ...]}`, where an entry is
+`{id, name, command, cwd, size, startedAt, endedAt, duration, exitCode, bytes}`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, TypeGuard
+
+from vibetunnel.errors import RecordingNotFound
+from vibetunnel.recording.asciicast import (
+    CastFormatError,
+    parse_event,
+    parse_header,
+    valid_prefix_length,
+)
+
+log = logging.getLogger(__name__)
+
+INDEX_NAME = "metadata.json"
+INDEX_VERSION = 1
+SUFFIX = ".cast"
+FILE_MODE = 0o600
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+"""What a recording id may be: it is also a file name, so no dots, no slashes."""
+
+Entry = dict[str, Any]
+
+_TMP_PREFIX = ".metadata."
+_TMP_SUFFIX = ".tmp"
+_MAX_HEADER = 1024 * 1024
+_TAIL_BLOCK = 64 * 1024
+_DEFAULTS: Entry = {
+    "name": "",
+    "command": "",
+    "cwd": None,
+    "size": "80x24",
+    "endedAt": None,
+    "duration": None,
+    "exitCode": None,
+    "bytes": 0,
+}
+
+
+def iso(t: float) -> str:
+    """A Unix time as ISO 8601 UTC with milliseconds, like JavaScript's toISOString()."""
+    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+def unix(stamp: str) -> float:
+    """An ISO 8601 time (a naive one is taken as UTC) as a Unix time."""
+    moment = datetime.fromisoformat(stamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        unix(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _valid_entry(entry: object) -> bool:
+    """The shape check of one entry read from metadata.json."""
+    if not isinstance(entry, dict):
+        return False
+    checks = (
+        isinstance(entry.get("id"), str) and ID_PATTERN.fullmatch(entry["id"]) is not None,
+        isinstance(entry.get("name"), str),
+        isinstance(entry.get("command"), str),
+        entry.get("cwd") is None or isinstance(entry.get("cwd"), str),
+        isinstance(entry.get("size"), str),
+        _is_time(entry.get("startedAt")),
+        entry.get("endedAt") is None or _is_time(entry.get("endedAt")),
+        entry.get("duration") is None or _is_number(entry.get("duration")),
+        entry.get("exitCode") is None or _is_int(entry.get("exitCode")),
+        _is_int(entry.get("bytes")),
+    )
+    return all(checks)
+
+
+class _CastInfo:
+    __slots__ = ("header", "last_t", "size")
+
+    def __init__(self, header: dict[str, Any], last_t: float, size: int) -> None:
+        self.header = header
+        self.last_t = last_t
+        self.size = size
+
+
+def _read_tail(f: IO[bytes], start: int, size: int) -> tuple[int, bytes]:
+    """The end of the file from a line boundary, holding the last two whole lines.
+
+    Reads backwards in blocks, so a long recording costs no more than a short one.
+    """
+    pos = size
+    buf = b""
+    while pos > start and buf.count(b"\n") < 3:
+        step = min(_TAIL_BLOCK, pos - start)
+        pos -= step
+        f.seek(pos)
+        buf = f.read(step) + buf
+    if pos > start:
+        cut = buf.index(b"\n") + 1  # the first piece may begin mid-line
+        pos, buf = pos + cut, buf[cut:]
+    return pos, buf
+
+
+def _inspect_cast(path: Path, repair: bool) -> _CastInfo | None:
+    """Header, last event time and size of a .cast; truncate a torn tail if `repair`."""
+    try:
+        with open(path, "r+b" if repair else "rb") as f:
+            first = f.readline(_MAX_HEADER)
+            try:
+                header = parse_header(first.decode("utf-8"))
+            except (UnicodeDecodeError, CastFormatError) as e:
+                log.warning("recording %s skipped: %s", path, e)
+                return None
+            size = f.seek(0, os.SEEK_END)
+            tail_at, tail = _read_tail(f, len(first), size)
+            good = valid_prefix_length(tail, header=False)
+            if good < len(tail):
+                if repair:
+                    f.truncate(tail_at + good)
+                    size = tail_at + good
+                    log.warning("recording %s: torn last line removed", path)
+                tail = tail[:good]
+    except OSError as e:
+        log.warning("recording %s skipped: %s", path, e)
+        return None
+    last_t = 0.0
+    lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
+    if lines[-1]:
+        last_t = parse_event(lines[-1].decode("utf-8"))[0]
+    return _CastInfo(header, last_t, size)
+
+
+def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
+    header = info.header
+    started = header.get("timestamp")
+    started_at = float(started) if _is_number(started) else 0.0
+    title, command = header.get("title"), header.get("command")
+    try:
+        started_iso, ended_iso = iso(started_at), iso(started_at + info.last_t)
+    except (OverflowError, ValueError, OSError):
+        # A header or event time no calendar holds: keep the file listed anyway.
+        started_iso = ended_iso = iso(0.0)
+    return {
+        "id": recording_id,
+        "name": title if isinstance(title, str) else "",
+        "command": command if isinstance(command, str) else "",
+        "cwd": None,
+        "size": f"{header['width']}x{header['height']}",
+        "startedAt": started_iso,
+        "endedAt": ended_iso,
+        "duration": info.last_t,
+        "exitCode": None,
+        "bytes": info.size,
+    }
+
+
+class RecordingIndex:
+    """The recordings of one folder and their metadata.json.
+
+    Methods are synchronous (the server calls them with `asyncio.to_thread`) and
+    thread-safe. Call `load()` once before use, before any `CastWriter` of this
+    folder is writing.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.index_path = self.folder / INDEX_NAME
+        self._lock = threading.RLock()
+        self._entries: dict[str, Entry] = {}
+        self._active: set[str] = set()
+        """Ids started and not finished by this process: their files are being written."""
+
+    # -- loading -------------------------------------------------------------
+
+    def _read_index(self) -> dict[str, Entry]:
+        try:
+            raw = self.index_path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            log.warning("%s unreadable (%s): rebuilding it", self.index_path, e)
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            log.warning("%s is not JSON: rebuilding it from the .cast files", self.index_path)
+            return {}
+        recordings = data.get("recordings") if isinstance(data, dict) else None
+        if not isinstance(recordings, list):
+            log.warning("%s has the wrong shape: rebuilding it", self.index_path)
+            return {}
+        entries: dict[str, Entry] = {}
+        for entry in recordings:
+            if _valid_entry(entry):
+                entries[entry["id"]] = {key: entry[key] for key in ("id", *_DEFAULTS, "startedAt")}
+            else:
+                log.warning("%s: dropped a damaged entry", self.index_path)
+        return entries
+
+    def load(self, *, repair: bool = True) -> None:
+        """Read metadata.json, rebuilding and repairing what a crash left behind.
+
+        Entries whose .cast is gone are dropped; a .cast without a (valid) entry
+        gets one built from its header and last event; a torn last line is cut
+        off; a recording that never finished (the server died) gets its end from
+        its last event. With `repair=False` nothing on disk changes and stored
+        entries are taken as they are (for a second process, such as the CLI,
+        while a server may be writing).
+        """
+        with self._lock:
+            if repair:
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._remove_stale_temp_files()
+            stored = self._read_index()
+            entries: dict[str, Entry] = {}
+            try:
+                names = sorted(os.listdir(self.folder))
+            except FileNotFoundError:
+                names = []
+            for name in names:
+                recording_id = name[: -len(SUFFIX)]
+                if not name.endswith(SUFFIX) or not ID_PATTERN.fullmatch(recording_id):
+                    continue
+                if recording_id in self._active:
+                    entries[recording_id] = self._entries[recording_id]
+                    continue
+                entry = stored.get(recording_id)
+                if entry is not None and not repair:
+                    # Read as stored: without repair, an unfinished entry may
+                    # well be a recording another process is writing.
+                    entries[recording_id] = entry
+                    continue
+                info = _inspect_cast(self.folder / name, repair)
+                if entry is None:
+                    if info is not None:
+                        entries[recording_id] = _entry_from_cast(recording_id, info)
+                    continue
+                if entry["endedAt"] is None and info is not None:
+                    # Interrupted by a crash: it ended with its last event.
+                    with contextlib.suppress(OverflowError, ValueError, OSError):
+                        entry["endedAt"] = iso(unix(entry["startedAt"]) + info.last_t)
+                        entry["duration"] = info.last_t
+                if info is not None:
+                    entry["bytes"] = info.size
+                entries[recording_id] = entry
+            self._entries = entries
+            if repair:
+                self._save()
+
+    def _remove_stale_temp_files(self) -> None:
+        for path in self.folder.glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    # -- saving --------------------------------------------------------------
+
+    def _save(self) -> None:
+        """Write the whole index atomically: temp file, fsync, rename."""
+        document = {
+            "version": INDEX_VERSION,
+            "recordings": sorted(self._entries.values(), key=lambda e: e["id"]),
+        }
+        payload = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), FILE_MODE)
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.index_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self._fsync_folder()
+
+    def _fsync_folder(self) -> None:
+        # Makes the rename itself durable; not every platform can open a folder.
+        try:
+            fd = os.open(self.folder, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    # -- queries and changes -------------------------------------------------
+
+    def start(self, entry: dict[str, Any]) -> None:
+        """Add (or replace) the entry of a recording that starts now.
+
+        `entry` needs an `id`; missing fields get defaults, `startedAt` may be a
+        Unix time or an ISO string (default: now). Unknown keys are ignored.
+        """
+        recording_id = entry.get("id")
+        if not isinstance(recording_id, str) or not ID_PATTERN.fullmatch(recording_id):
+            raise ValueError(f"bad recording id {recording_id!r}")
+        new: Entry = {"id": recording_id}
+        for key, default in _DEFAULTS.items():
+            new[key] = entry.get(key, default)
+        started = entry.get("startedAt")
+        if started is None:
+            started = time.time()
+        if _is_number(started):
+            started = iso(started)
+        new["startedAt"] = started
+        if not _valid_entry(new):
+            raise ValueError(f"bad recording entry {entry!r}")
+        with self._lock:
+            self._entries[recording_id] = new
+            self._active.add(recording_id)
+            self._save()
+
+    def finish(self, id: str, exit_code: int | None, ended_at: float) -> None:
+        """Record the end of a recording: end time, duration, exit code, file size.
+
+        Call it after the writer is closed and flushed so `bytes` is final.
+        Raises `RecordingNotFound` if the id is unknown (deleted meanwhile).
+        """
+        with self._lock:
+            entry = self._entries.get(id)
+            if entry is None:
+                raise RecordingNotFound()
+            self._active.discard(id)
+            entry["endedAt"] = iso(ended_at)
+            entry["duration"] = max(0.0, ended_at - unix(entry["startedAt"]))
+            entry["exitCode"] = exit_code
+            with contextlib.suppress(OSError):
+                entry["bytes"] = (self.folder / f"{id}{SUFFIX}").stat().st_size
+            self._save()
+
+    def _public(self, entry: Entry) -> Entry:
+        copy = dict(entry)
+        if copy["id"] in self._active:
+            # Still being written: its current size, not the one at start.
+            with contextlib.suppress(OSError):
+                copy["bytes"] = (self.folder / f"{copy['id']}{SUFFIX}").stat().st_size
+        return copy
+
+    def list(self) -> list[Entry]:
+        """Copies of every entry, newest first."""
+        with self._lock:
+            entries = [self._public(e) for e in self._entries.values()]
+        entries.sort(key=lambda e: e["id"], reverse=True)
+        entries.sort(key=lambda e: unix(e["startedAt"]), reverse=True)
+        return entries
+
+    def get(self, id: str) -> Entry:
+        """A copy of one entry; `RecordingNotFound` if unknown."""
+        with self._lock:
+            entry = self._entries.get(id) if isinstance(id, str) else None
+            if entry is None:
+                raise RecordingNotFound()
+            return self._public(entry)
+
+    def path_for(self, id: str) -> Path:
+        """The .cast file of a recording, for serving it.
+
+        Only a plain id (letters, digits, "_" and "-", at most 128, no leading
+        "-" or "_") whose file exists inside the folder is accepted: anything
+        else, traversal attempts included, raises `RecordingNotFound`.
+        """
+        if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
+            raise RecordingNotFound()
+        folder = self.folder.resolve()
+        path = (folder / f"{id}{SUFFIX}").resolve()
+        # resolve() follows symlinks: a link out of the folder is refused too.
+        if path.parent != folder or not path.is_file():
+            raise RecordingNotFound()
+        return path
+
+    def delete(self, id: str) -> None:
+        """Remove a recording's file and entry; `RecordingNotFound` if unknown."""
+        if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
+            raise RecordingNotFound()
+        path = self.folder / f"{id}{SUFFIX}"
+        with self._lock:
+            known = id in self._entries
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                if not known:
+                    raise RecordingNotFound() from None
+            self._active.discard(id)
+            if known:
+                del self._entries[id]
+                self._save()
+
+    def prune(self, older_than_days: float, now: float | None = None) -> builtins.list[str]:
+        """Delete the finished recordings that ended more than `older_than_days` ago.
+
+        Returns their ids, sorted. Recordings still being written are kept.
+        """
+        cutoff = (time.time() if now is None else now) - older_than_days * 86400
+        removed: builtins.list[str] = []
+        with self._lock:
+            for id, entry in list(self._entries.items()):
+                ended = entry["endedAt"]
+                if id in self._active or ended is None or unix(ended) >= cutoff:
+                    continue
+                try:
+                    (self.folder / f"{id}{SUFFIX}").unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as e:
+                    log.warning("recording %s not pruned: %s", id, e)
+                    continue
+                del self._entries[id]
+                removed.append(id)
+            if removed:
+                self._save()
+        return sorted(removed)

@@ -1,0 +1,273 @@
+"""Queue-fed .cast writers: disk writes never stall the event loop.
+
+Every `CastWriter` puts plain tuples on one `queue.SimpleQueue`; one daemon thread,
+shared by all writers and started on first use, encodes them and writes them.
+The thread drains whatever is queued, then writes each file's new lines with
+`os.write` (no user-space buffer), so at any moment a file on disk is whole lines
+plus at most one torn last line (a write cut by SIGKILL or a full disk), which
+`asciicast.parse` tolerates and `RecordingIndex.load` repairs. Errors are logged
+once per file and never stop the thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from vibetunnel.recording.asciicast import event_line, header_line, resize_data
+
+log = logging.getLogger(__name__)
+
+FILE_MODE = 0o600
+# One batch is at most this many queued items or this much event data, so a
+# flood of output still reaches the disk in bounded steps.
+_BATCH_ITEMS = 10_000
+_BATCH_CHARS = 4 * 1024 * 1024
+
+_OPEN, _EVENT, _CLOSE, _FLUSH = "open", "event", "close", "flush"
+
+_os_write = os.write
+"""The one call that writes recording data (tests replace it to fake a full disk)."""
+
+
+class _FileState:
+    """A writer's file, touched only by the writer thread (except `offset`, read)."""
+
+    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed")
+
+    def __init__(self, path: Path, header: str) -> None:
+        self.path = path
+        self.header = header
+        self.fd = -1
+        self.offset = 0
+        """Bytes of whole lines on disk."""
+        self.last_t = 0.0
+        self.failed = False
+        """An error was logged for this file (log once)."""
+        self.broken = False
+        """Nothing more can be written to this file."""
+        self.closed = False
+
+
+_queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+_thread: threading.Thread | None = None
+_thread_lock = threading.Lock()
+
+
+def _ensure_thread() -> None:
+    global _thread
+    if _thread is not None and _thread.is_alive():
+        return
+    with _thread_lock:
+        if _thread is None or not _thread.is_alive():
+            first = _thread is None
+            _thread = threading.Thread(target=_run, name="vibetunnel-cast-writer", daemon=True)
+            _thread.start()
+            if first:
+                # A daemon thread dies with the interpreter: write what is queued first.
+                atexit.register(flush_all)
+
+
+def _fail(state: _FileState, what: str, error: OSError) -> None:
+    if not state.failed:
+        state.failed = True
+        log.error("recording %s: %s failed: %s", state.path, what, error)
+
+
+def _open(state: _FileState) -> None:
+    try:
+        state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        state.fd = os.open(state.path, flags, FILE_MODE)
+        # O_CREAT's mode does not apply to a file that already existed.
+        os.fchmod(state.fd, FILE_MODE)
+    except OSError as e:
+        _fail(state, "open", e)
+        state.broken = True
+        return
+    _write(state, state.header.encode("utf-8"))
+
+
+def _write(state: _FileState, data: bytes) -> None:
+    if state.broken or not data:
+        return
+    view = memoryview(data)
+    written = 0
+    try:
+        while written < len(view):
+            written += _os_write(state.fd, view[written:])
+    except OSError as e:
+        _fail(state, "write", e)
+        # Cut the partial batch off so later lines start on a line boundary;
+        # if even that fails, stop writing: the file keeps only a torn tail.
+        try:
+            os.ftruncate(state.fd, state.offset)
+            os.lseek(state.fd, state.offset, os.SEEK_SET)
+        except OSError:
+            state.broken = True
+        return
+    state.offset += written
+
+
+def _close(state: _FileState) -> None:
+    if state.closed:
+        return
+    state.closed = True
+    state.broken = True
+    if state.fd >= 0:
+        try:
+            os.close(state.fd)
+        except OSError as e:
+            _fail(state, "close", e)
+        state.fd = -1
+
+
+def _take_batch(first: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    batch = [first]
+    chars = 0
+    while len(batch) < _BATCH_ITEMS and chars < _BATCH_CHARS:
+        try:
+            item = _queue.get_nowait()
+        except queue.Empty:
+            break
+        batch.append(item)
+        if item[0] == _EVENT:
+            chars += len(item[4])
+    return batch
+
+
+def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
+    pending: dict[_FileState, list[str]] = {}
+    flushes: list[threading.Event] = []
+
+    def write_pending(state: _FileState) -> None:
+        lines = pending.pop(state, None)
+        if lines:
+            _write(state, "".join(lines).encode("utf-8"))
+
+    for item in batch:
+        op = item[0]
+        try:
+            if op == _EVENT:
+                state, t, kind, data = item[1:]
+                if state.broken:
+                    continue
+                # Never decreasing, whatever the clock or the calling thread did.
+                t = max(t, state.last_t)
+                state.last_t = t
+                pending.setdefault(state, []).append(event_line(t, kind, data))
+            elif op == _OPEN:
+                _open(item[1])
+            elif op == _CLOSE:
+                write_pending(item[1])
+                _close(item[1])
+            elif op == _FLUSH:
+                flushes.append(item[1])
+        except Exception:
+            log.exception("recording writer: dropped a %s item", op)
+    for state in list(pending):
+        try:
+            write_pending(state)
+        except Exception:
+            log.exception("recording writer: write to %s failed", state.path)
+    return flushes
+
+
+def _run() -> None:
+    while True:
+        batch = _take_batch(_queue.get())
+        for done in _process(batch):
+            done.set()
+
+
+def _enqueue_close(state: _FileState) -> None:
+    _queue.put_nowait((_CLOSE, state))
+
+
+class CastWriter:
+    """Records one session to an asciicast v2 file, off the event loop.
+
+    Event methods only put a tuple on a queue: they are cheap enough to call per
+    PTY read. Event times are `clock() - start` in seconds, never decreasing.
+    Call `close()` when the session ends (a writer that is garbage collected is
+    closed too); `flush_all()` waits until queued lines are on disk.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        width: int,
+        height: int,
+        command: str,
+        title: str,
+        env: dict[str, str],
+        timestamp: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        header = header_line(
+            width, height, time.time() if timestamp is None else timestamp, env, command, title
+        )
+        self.path = Path(path)
+        self._clock = clock
+        self._start = clock()
+        self._state = _FileState(self.path, header)
+        self._closer = weakref.finalize(self, _enqueue_close, self._state)
+        _ensure_thread()
+        _queue.put_nowait((_OPEN, self._state))
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return not self._closer.alive
+
+    @property
+    def bytes_written(self) -> int:
+        """Size of the file on disk: header and whole event lines written so far.
+
+        It lags the event calls until the writer thread has drained the queue
+        (`flush_all()`); a failed write is not counted.
+        """
+        return self._state.offset
+
+    def _event(self, kind: str, data: str) -> None:
+        if self._closer.alive:
+            _queue.put_nowait((_EVENT, self._state, self._clock() - self._start, kind, data))
+
+    def output(self, data: str) -> None:
+        """Record terminal output (an "o" event). Ignored after `close()`."""
+        self._event("o", data)
+
+    def input(self, data: str) -> None:
+        """Record user input (an "i" event). Ignored after `close()`."""
+        self._event("i", data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Record a terminal resize (an "r" event, "COLSxROWS"). Ignored after `close()`."""
+        self._event("r", resize_data(cols, rows))
+
+    def close(self) -> None:
+        """Queue the close of the file; does not wait. Safe to call twice."""
+        self._closer()
+
+
+def flush_all(timeout: float = 5.0) -> bool:
+    """Wait until everything queued so far by every writer is written to its file.
+
+    "Written" is `os.write` done (the kernel has it; no fsync). Returns False if
+    the thread did not get there within `timeout` seconds.
+    """
+    if _thread is None:
+        return True
+    _ensure_thread()
+    done = threading.Event()
+    _queue.put_nowait((_FLUSH, done))
+    return done.wait(timeout)

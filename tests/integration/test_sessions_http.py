@@ -1,0 +1,196 @@
+"""Every route of the sessions API and its status codes, against a real server."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.conftest import create, wait_until
+
+
+def test_health_has_the_contract_fields(api: httpx.Client) -> None:
+    r = api.get("/api/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok"
+    assert set(body) == {"status", "version", "uptime", "sessions"}
+
+
+def test_create_defaults_to_login_shell_home_80x24(api: httpx.Client) -> None:
+    r = api.post("/api/sessions", json={})
+    assert r.status_code == 201
+    s = r.json()
+    assert r.headers["location"] == f"/api/sessions/{s['id']}"
+    assert (s["cols"], s["rows"], s["status"], s["exitCode"]) == (80, 24, "running", None)
+    assert s["args"] == ["-l"] and s["cwd"].startswith("/")
+    uuid.UUID(s["id"])
+
+
+def test_create_with_every_option(api: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sid = str(uuid.uuid4())
+    s = create(
+        api, id=sid, name="n1", cols=100, rows=30, cwd=str(tmp_path),
+        env={"GREETING": "hello"}, command="/bin/sh",
+        args=["-c", 'echo "$GREETING $TERM $(pwd) $(stty size)" > out.txt'],
+    )
+    assert (s["id"], s["name"], s["cols"], s["rows"]) == (sid, "n1", 100, 30)
+    out = tmp_path / "out.txt"
+    text = wait_until(lambda: out.exists() and out.read_text(), what="out.txt")
+    assert text == f"hello xterm-256color {tmp_path} 30 100\n"
+
+
+def test_exited_session_stays_listed_with_code(api: httpx.Client) -> None:
+    s = create(api, command="/bin/sh", args=["-c", "exit 7"])
+    done = wait_until(lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited")
+    assert done
+    got = api.get(f"/api/sessions/{s['id']}").json()
+    assert got["exitCode"] == 7 and got["exitedAt"] is not None
+    assert s["id"] in [x["id"] for x in api.get("/api/sessions").json()]
+
+
+def test_bad_fields_are_400_naming_the_field(api: httpx.Client) -> None:
+    cases = {
+        "cols": {"cols": 0},
+        "rows": {"rows": 1001},
+        "cols ": {"cols": "80"},
+        "rows ": {"rows": 24.5},
+        "cwd": {"cwd": "/no/such/dir"},
+        "command": {"command": "/no/such/program"},
+        "args": {"args": "not-a-list"},
+        "env": {"env": {"A": 1}},
+        "id": {"id": "not-a-uuid"},
+        "surprise": {"surprise": True},
+    }
+    for field, body in cases.items():
+        r = api.post("/api/sessions", json=body)
+        assert r.status_code == 400, (field, r.text)
+        err = r.json()["error"]
+        assert err["message"].startswith(field.strip()), (field, err)
+        assert err["code"] == "bad_request" and err["requestId"] == r.headers["x-request-id"]
+
+
+def test_not_json_is_400(api: httpx.Client) -> None:
+    r = api.post("/api/sessions", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
+    r = api.post("/api/sessions", content=b"{}", headers={"content-type": "text/plain"})
+    assert r.status_code == 400 and "Content-Type" in r.json()["error"]["message"]
+
+
+def test_duplicate_id_is_409(api: httpx.Client) -> None:
+    sid = str(uuid.uuid4())
+    create(api, id=sid, command="/bin/cat")
+    r = api.post("/api/sessions", json={"id": sid, "command": "/bin/cat"})
+    assert r.status_code == 409 and sid in r.json()["error"]["message"]
+
+
+def test_unknown_session_is_404_everywhere(api: httpx.Client) -> None:
+    sid = str(uuid.uuid4())
+    for method, path, body in [
+        ("GET", f"/api/sessions/{sid}", None),
+        ("DELETE", f"/api/sessions/{sid}", None),
+        ("POST", f"/api/sessions/{sid}/input", {"data": "x"}),
+        ("POST", f"/api/sessions/{sid}/resize", {"cols": 10, "rows": 10}),
+    ]:
+        r = api.request(method, path, json=body)
+        assert r.status_code == 404, (method, path)
+        assert r.json()["error"]["code"] == "session_not_found"
+
+
+def test_delete_kills_and_forgets(api: httpx.Client) -> None:
+    s = create(api, command="/bin/sleep", args=["100"])
+    r = api.delete(f"/api/sessions/{s['id']}")
+    assert r.status_code == 204 and r.content == b""
+    assert api.get(f"/api/sessions/{s['id']}").status_code == 404
+    wait_until(lambda: not _alive(s["pid"]), what="process gone")
+
+
+def test_delete_escalates_past_sighup(api: httpx.Client) -> None:
+    # A program that ignores SIGHUP and SIGTERM still ends: SIGKILL comes last.
+    s = create(api, command="/bin/sh", args=["-c", "trap '' HUP TERM; echo ready; while :; do sleep 1; done"])
+    wait_until(lambda: _alive(s["pid"]))
+    r = api.delete(f"/api/sessions/{s['id']}")
+    assert r.status_code == 204
+    wait_until(lambda: not _alive(s["pid"]), what="process killed")
+
+
+def test_input_and_resize(api: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "size.txt"
+    s = create(api, command="/bin/sh", cwd=str(tmp_path))
+    r = api.post(f"/api/sessions/{s['id']}/resize", json={"cols": 132, "rows": 43})
+    assert r.status_code == 200 and (r.json()["cols"], r.json()["rows"]) == (132, 43)
+    r = api.post(f"/api/sessions/{s['id']}/input", json={"data": "stty size > size.txt\n"})
+    assert r.status_code == 204
+    assert wait_until(lambda: out.exists() and out.read_text()) == "43 132\n"
+
+
+def test_input_and_resize_validate(api: httpx.Client) -> None:
+    s = create(api, command="/bin/cat")
+    base = f"/api/sessions/{s['id']}"
+    for path, body, field in [
+        ("/input", {}, "data"),
+        ("/input", {"data": 5}, "data"),
+        ("/resize", {"cols": 0, "rows": 5}, "cols"),
+        ("/resize", {"cols": 5}, "rows"),
+        ("/resize", {"cols": 5, "rows": True}, "rows"),
+    ]:
+        r = api.post(base + path, json=body)
+        assert r.status_code == 400, (path, body)
+        assert r.json()["error"]["message"].startswith(field)
+
+
+def test_input_to_exited_session_is_400(api: httpx.Client) -> None:
+    s = create(api, command="/bin/true")
+    wait_until(lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited")
+    r = api.post(f"/api/sessions/{s['id']}/input", json={"data": "x"})
+    assert r.status_code == 400 and "exited" in r.json()["error"]["message"]
+
+
+def test_request_id_echoed_when_sane(api: httpx.Client) -> None:
+    r = api.get("/api/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = api.get("/api/health", headers={"X-Request-ID": "bad id with spaces"})
+    assert r.headers["x-request-id"] not in ("", "bad id with spaces")
+    r = api.get("/api/nowhere")
+    assert r.status_code == 404 and r.json()["error"]["requestId"] == r.headers["x-request-id"]
+
+
+def test_client_version(api: httpx.Client) -> None:
+    assert api.get("/api/health", headers={"X-Client-Version": "1.4.2"}).status_code == 200
+    r = api.get("/api/health", headers={"X-Client-Version": "2.0.0"})
+    assert r.status_code == 400 and "1.x" in r.json()["error"]["message"]
+    assert api.get("/api/health", headers={"X-Session-ID": str(uuid.uuid4())}).status_code == 200
+
+
+def test_session_limit_is_429(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import start_server
+
+    srv = start_server(tmp_path / "home", "--no-auth", "--max-sessions", "2")
+    try:
+        with srv.client() as api:
+            create(api, command="/bin/cat")
+            create(api, command="/bin/cat")
+            r = api.post("/api/sessions", json={"command": "/bin/cat"})
+            assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+            assert "limit" in r.json()["error"]["message"]
+    finally:
+        srv.stop()
+
+
+def test_openapi_describes_the_real_routes(api: httpx.Client) -> None:
+    doc = api.get("/api/openapi.json").json()
+    paths = doc["paths"]
+    assert set(paths["/api/sessions"]) == {"get", "post"}
+    assert set(paths["/api/sessions/{session_id}"]) == {"get", "delete"}
+    assert "201" in paths["/api/sessions"]["post"]["responses"]
+    assert "409" in paths["/api/sessions"]["post"]["responses"]
+    assert "204" in paths["/api/sessions/{session_id}"]["delete"]["responses"]
+    assert "/api/sessions/{session_id}/input" in paths and "/api/sessions/{session_id}/resize" in paths
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False

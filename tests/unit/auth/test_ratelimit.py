@@ -1,0 +1,148 @@
+"""The moving-window rate limiter, on a fake clock.
+
+`limits` reads `time.time()` through its memory storage module; the fixture replaces that
+module's `time` so no test sleeps or depends on the wall clock.
+"""
+
+from __future__ import annotations
+
+import types
+
+import limits.storage.memory
+import pytest
+
+from vibetunnel.auth.ratelimit import FAILED_LOGINS_PER_MINUTE, RateLimiter, RateState
+
+T0 = 1_700_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(limits.storage.memory, "time", types.SimpleNamespace(time=fake))
+    return fake
+
+
+def test_first_hit(clock: Clock) -> None:
+    allowed, state = RateLimiter(5).hit("a")
+    assert allowed
+    assert state == RateState(limit=5, remaining=4, reset=int(T0) + 61)
+
+
+def test_counts_down_then_refuses(clock: Clock) -> None:
+    limiter = RateLimiter(3)
+    seen = []
+    for _ in range(5):
+        allowed, state = limiter.hit("a")
+        seen.append((allowed, state.remaining))
+        clock.now += 1
+    assert seen == [(True, 2), (True, 1), (True, 0), (False, 0), (False, 0)]
+
+
+def test_reset_is_when_the_oldest_hit_leaves(clock: Clock) -> None:
+    limiter = RateLimiter(2)
+    limiter.hit("a")
+    clock.now = T0 + 10
+    limiter.hit("a")
+    clock.now = T0 + 20
+    allowed, state = limiter.hit("a")
+    assert not allowed
+    assert state.reset == int(T0) + 61
+    assert state.retry_after(clock.now) == 41
+
+
+def test_allowed_again_at_reset(clock: Clock) -> None:
+    limiter = RateLimiter(2)
+    limiter.hit("a")
+    clock.now = T0 + 10
+    limiter.hit("a")
+    clock.now = T0 + 59
+    allowed, state = limiter.hit("a")
+    assert not allowed
+    clock.now = state.reset
+    allowed, state = limiter.hit("a")
+    assert allowed and state.remaining == 0  # the hit at T0 + 10 still counts
+    clock.now = T0 + 69
+    assert not limiter.hit("a")[0]
+    clock.now = T0 + 71
+    assert limiter.hit("a")[0]
+
+
+def test_refused_hits_are_not_counted(clock: Clock) -> None:
+    limiter = RateLimiter(1)
+    limiter.hit("a")
+    for second in range(1, 60):
+        clock.now = T0 + second
+        assert not limiter.hit("a")[0]
+    clock.now = T0 + 61
+    assert limiter.hit("a")[0]
+
+
+def test_no_double_burst_across_a_minute_boundary(clock: Clock) -> None:
+    # A fixed window would allow 2x the limit around its edge; the moving window does not.
+    limiter = RateLimiter(10)
+    clock.now = T0 + 59
+    assert all(limiter.hit("a")[0] for _ in range(10))
+    clock.now = T0 + 61
+    assert not limiter.hit("a")[0]
+
+
+def test_keys_are_independent(clock: Clock) -> None:
+    limiter = RateLimiter(1)
+    assert limiter.hit("a")[0]
+    assert not limiter.hit("a")[0]
+    assert limiter.hit("b")[0]
+    assert RateLimiter(1).hit("a")[0]  # and limiters too
+
+
+def test_peek_does_not_count(clock: Clock) -> None:
+    limiter = RateLimiter(2)
+    for _ in range(5):
+        allowed, state = limiter.peek("a")
+        assert allowed and state.remaining == 2
+    limiter.hit("a")
+    limiter.hit("a")
+    allowed, state = limiter.peek("a")
+    assert not allowed and state.remaining == 0
+
+
+def test_retry_after_is_at_least_one(clock: Clock) -> None:
+    state = RateState(limit=1, remaining=0, reset=int(T0) + 5)
+    assert state.retry_after(T0) == 5
+    assert state.retry_after(T0 + 4.5) == 1
+    assert state.retry_after(T0 + 5) == 1
+    assert state.retry_after(T0 + 100) == 1
+
+
+def test_retry_after_defaults_to_wall_clock() -> None:
+    assert RateState(limit=1, remaining=0, reset=0).retry_after() == 1
+
+
+def test_headers() -> None:
+    state = RateState(limit=100, remaining=95, reset=1704067200)
+    assert state.headers() == {
+        "X-RateLimit-Limit": "100",
+        "X-RateLimit-Remaining": "95",
+        "X-RateLimit-Reset": "1704067200",
+    }
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_limit_must_be_positive(bad: int) -> None:
+    with pytest.raises(ValueError):
+        RateLimiter(bad)
+
+
+def test_failed_logins_limit_is_ten(clock: Clock) -> None:
+    assert FAILED_LOGINS_PER_MINUTE == 10
+    limiter = RateLimiter(FAILED_LOGINS_PER_MINUTE)
+    results = [limiter.hit("10.0.0.1")[0] for _ in range(11)]
+    assert results == [True] * 10 + [False]
