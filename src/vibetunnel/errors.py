@@ -5,6 +5,7 @@
     │   └── UnsupportedClient 400  (X-Client-Version major we do not speak)
     ├── ProtocolError         WebSocket 1003 (bad client message)
     ├── AuthError             401 / WebSocket 1008
+    ├── Forbidden             403 / WebSocket 1008 (a share token used beyond its session)
     ├── NotFound              404
     │   ├── SessionNotFound   404 / WebSocket 1000 "session not found"
     │   └── RecordingNotFound 404
@@ -48,6 +49,12 @@ class ProtocolError(VibeTunnelError):
 class AuthError(VibeTunnelError):
     status = 401
     code = "unauthorized"
+    close_code = 1008
+
+
+class Forbidden(VibeTunnelError):
+    status = 403
+    code = "forbidden"
     close_code = 1008
 
 

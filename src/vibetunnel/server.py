@@ -76,7 +76,7 @@ async def serve(
         app,
         http="httptools",
         ws="websockets-sansio",
-        lifespan="off",
+        lifespan="on",
         log_config=None,
         access_log=False,
         server_header=False,

@@ -1,55 +1,119 @@
-"""The app factory: one FastAPI app per server, holding the session manager and the policies."""
+"""The app factory: one FastAPI app per server, built from the Config once.
+
+app.state holds: config, manager (sessions), recordings, security, tokens, refresh.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from vibetunnel import __version__
 from vibetunnel.api import errors, ws
-from vibetunnel.api.middleware import EdgeMiddleware, Gate
-from vibetunnel.api.routes import health, sessions
+from vibetunnel.api.middleware import EdgeMiddleware
+from vibetunnel.api.routes import auth, health, recordings, sessions
+from vibetunnel.api.security import Security
+from vibetunnel.auth import RefreshStore, TokenService, load_or_create_secret
 from vibetunnel.config import Config
+from vibetunnel.errors import VibeTunnelError
 from vibetunnel.pty.manager import SessionManager
+from vibetunnel.recording.recorder import Recordings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+PRUNE_EVERY = 86400.0
+
+log = logging.getLogger("vibetunnel")
 
 
-def create_app(
-    config: Config,
-    manager: SessionManager | None = None,
-    authorize: ws.Authorizer | None = None,
-    gate: Gate | None = None,
-) -> FastAPI:
+def create_app(config: Config) -> FastAPI:
+    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tokens = TokenService(load_or_create_secret(config.home)) if config.auth else None
+    security = Security(config, tokens)
+    recs = Recordings(config.recordings_dir)
+    manager = SessionManager(
+        max_sessions=config.max_sessions,
+        record_input=config.record_input,
+        recorder_factory=recs.for_session,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if config.keep_recordings_days is not None:
+            task = asyncio.create_task(_prune_daily(recs, config.keep_recordings_days))
+        yield
+        if task is not None:
+            task.cancel()
+
     app = FastAPI(
         title="VibeTunnel",
         version=__version__,
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.config = config
-    app.state.manager = manager or SessionManager(
-        max_sessions=config.max_sessions, record_input=config.record_input
-    )
+    app.state.manager = manager
+    app.state.recordings = recs
+    app.state.security = security
+    app.state.tokens = tokens
+    app.state.refresh = RefreshStore(config.home / "refresh.json") if config.auth else None
     app.state.started = time.monotonic()
+
+    async def shutdown() -> None:
+        await manager.shutdown()
+        await asyncio.to_thread(recs.close)
+
+    app.state.shutdown = shutdown
     errors.install(app)
+    guarded = [Depends(security.require)]
     app.include_router(health.router)
-    app.include_router(sessions.router)
+    app.include_router(auth.router)
+    app.include_router(sessions.router, dependencies=guarded)
+    app.include_router(recordings.router, dependencies=guarded)
 
     @app.websocket("/api/sessions/{session_id}/ws")
     async def session_socket(websocket: WebSocket, session_id: str) -> None:
         await ws.serve_socket(
-            websocket, session_id, app.state.manager, authorize, config.ws_idle_timeout
+            websocket, session_id, manager, security.authorize_ws, config.ws_idle_timeout
         )
 
+    @app.websocket("/api/host")
+    async def host_socket(websocket: WebSocket) -> None:
+        """vt's link: a PTY running in the user's own terminal, shared through this server."""
+        from vibetunnel.api import host
+
+        await websocket.accept()
+        try:
+            refusal = websocket.scope["state"].get("refusal")
+            if refusal is not None:
+                raise refusal
+            await security.authorize_ws(websocket, None)
+        except VibeTunnelError as exc:
+            await ws.close(websocket, exc.close_code, exc.message)
+            return
+        await host.serve_host(websocket, manager, recs)
+
     _mount_web(app)
-    app.add_middleware(EdgeMiddleware, gate=gate)
+    app.add_middleware(EdgeMiddleware, gate=security.gate)
     return app
+
+
+async def _prune_daily(recs: Recordings, days: float) -> None:
+    while True:
+        removed = await asyncio.to_thread(recs.index.prune, days)
+        if removed:
+            log.warning("removed %d recordings older than %g days", len(removed), days)
+        await asyncio.sleep(PRUNE_EVERY)
 
 
 def _mount_web(app: FastAPI) -> None:

@@ -24,7 +24,7 @@ from vibetunnel.pty.session import Session
 log = logging.getLogger("vibetunnel.ws")
 
 # Checks the token of a WebSocket for one session; raises AuthError (closed with 1008).
-Authorizer = Callable[[WebSocket, str], Awaitable[None]]
+Authorizer = Callable[[WebSocket, str | None], Awaitable[None]]
 
 
 def reason(text: str) -> str:
@@ -42,16 +42,15 @@ async def serve_socket(
     ws: WebSocket,
     session_id: str,
     manager: SessionManager,
-    authorize: Authorizer | None,
+    authorize: Authorizer,
     idle_timeout: float,
 ) -> None:
     await ws.accept()
     try:
-        refusal = ws.scope.get("state", {}).get("refusal")
+        refusal = ws.scope["state"].get("refusal")
         if refusal is not None:
             raise refusal
-        if authorize is not None:
-            await authorize(ws, session_id)
+        await authorize(ws, session_id)
         session = manager.get(session_id)
     except SessionNotFound:
         await close(ws, 1000, "session not found")

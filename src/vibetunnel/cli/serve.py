@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
+import os
 import sys
 
 import uvloop
 
+from vibetunnel.api.routes.auth import user_name
+from vibetunnel.api.security import is_loopback
+from vibetunnel.auth.secret import write_private
 from vibetunnel.config import DEFAULT_HOST, DEFAULT_PORT, Config
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
@@ -47,16 +50,46 @@ def run(args: argparse.Namespace) -> int:
         ws_idle_timeout=args.idle_timeout,
     )
     from vibetunnel.api.app import create_app
+    from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError
 
-    app = create_app(config)
-    manager = app.state.manager
+    warn_no_auth(config)
+    try:
+        app = create_app(config)
+    except (SecretError, OSError) as exc:
+        print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 1
+    tokens = app.state.tokens
+    server_file = config.home / "server.json"
 
     def listening(url: str) -> None:
         print(f"VibeTunnel listening on {url}", flush=True)
+        if tokens is not None:
+            login = tokens.issue(user_name(), LOGIN_TOKEN_TTL, kind="login")
+            print(f"Sign in (link valid 5 minutes, once): {url}/?login={login}", flush=True)
+        # How `vt` finds this server.
+        write_private(server_file, json.dumps({"url": url, "pid": os.getpid()}).encode())
 
     try:
-        uvloop.run(serve(config, app, listening, manager.shutdown))
+        uvloop.run(serve(config, app, listening, app.state.shutdown))
     except OSError as exc:
         print(f"vibetunnel: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 1
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if json.loads(server_file.read_text()).get("pid") == os.getpid():
+                server_file.unlink()
     return 0
+
+
+def warn_no_auth(config: Config) -> None:
+    """Say it loudly: without auth, reaching the port means getting a shell."""
+    if config.auth:
+        return
+    bar = "!" * 72
+    lines = [bar, "WARNING: authentication is OFF (--no-auth).",
+             f"Anyone who can reach {config.host}:{config.port} gets a shell as {user_name()}."]
+    if not is_loopback(config.host):
+        lines += ["DANGER: this address is reachable from other machines. Anyone on your",
+                  "network can run any command here. Use auth, or bind to 127.0.0.1."]
+    lines.append(bar)
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -123,6 +123,14 @@ class SessionManager:
         session.start()
         return session
 
+    def adopt(self, session: Session) -> None:
+        """Register a session whose PTY runs elsewhere (`vt`); replaces one with the same id."""
+        old = self._sessions.get(session.id)
+        if old is not None and old.running:
+            raise Conflict(f"id: session {session.id} already exists")
+        self._sessions[session.id] = session
+        session.start()
+
     async def delete(self, session_id: str) -> None:
         """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""
         session = self.get(session_id)

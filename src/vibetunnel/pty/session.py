@@ -7,11 +7,23 @@ import codecs
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.client import Client
-from vibetunnel.pty.process import PtyProcess
+
+
+class Pty(Protocol):
+    """What a session drives: a PtyProcess here, or a PTY that `vt` runs in another process."""
+
+    pid: int
+    exited: asyncio.Event
+
+    def start(self, on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def resize(self, cols: int, rows: int) -> None: ...
+    async def terminate(self, grace: float = 1.0) -> None: ...
 
 
 class Recorder(Protocol):
@@ -20,7 +32,7 @@ class Recorder(Protocol):
     def output(self, data: str) -> None: ...
     def input(self, data: str) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
-    def close(self) -> None: ...
+    def close(self, exit_code: int) -> None: ...
 
 
 def iso(ts: float | None) -> str | None:
@@ -40,7 +52,7 @@ class Session:
     cwd: str
     cols: int
     rows: int
-    process: PtyProcess
+    process: Pty
     recorder: Recorder | None = None
     record_input: bool = False
     created_at: float = field(default_factory=time.time)
@@ -101,7 +113,7 @@ class Session:
         for client in self.clients:
             client.session_exited(code)
         if self.recorder is not None:
-            self.recorder.close()
+            self.recorder.close(code)
         for callback in self.on_exit:
             callback(self)
 

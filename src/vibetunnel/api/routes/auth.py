@@ -1,0 +1,113 @@
+"""/api/auth: password login, the login URL's one-time token, refresh with rotation, logout."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field, StrictStr
+
+from vibetunnel.api.models import Body, errors
+from vibetunnel.api.security import Security
+from vibetunnel.auth import ACCESS_TOKEN_TTL, RefreshStore, TokenService, check_password
+from vibetunnel.errors import AuthError, BadRequest, TooManyRequests
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+class LoginBody(Body):
+    username: StrictStr | None = None
+    password: StrictStr = Field(min_length=1, max_length=1024)
+
+
+class ExchangeBody(Body):
+    loginToken: StrictStr = Field(min_length=1, max_length=4096)
+
+
+class RefreshBody(Body):
+    refreshToken: StrictStr = Field(min_length=1, max_length=512)
+
+
+class TokenPair(BaseModel):
+    accessToken: str
+    refreshToken: str
+    expiresIn: int
+    tokenType: str = "Bearer"
+
+
+class AuthConfig(BaseModel):
+    authRequired: bool
+
+
+def user_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "user"
+
+
+def _parts(request: Request) -> tuple[Security, TokenService, RefreshStore]:
+    state = request.app.state
+    if state.tokens is None or state.refresh is None:
+        raise BadRequest("authentication is off on this server (--no-auth)")
+    return state.security, state.tokens, state.refresh
+
+
+def _pair(tokens: TokenService, refresh_token: str, sub: str) -> dict[str, Any]:
+    return {
+        "accessToken": tokens.issue(sub, ACCESS_TOKEN_TTL),
+        "refreshToken": refresh_token,
+        "expiresIn": int(ACCESS_TOKEN_TTL),
+        "tokenType": "Bearer",
+    }
+
+
+@router.get("/config", response_model=AuthConfig)
+async def auth_config(request: Request) -> dict[str, Any]:
+    """Whether this server wants a token (the web app asks before showing the sign-in form)."""
+    return {"authRequired": request.app.state.config.auth}
+
+
+@router.post("/login", response_model=TokenPair, responses=errors(400, 401, 429))
+async def login(request: Request, body: LoginBody) -> dict[str, Any]:
+    """Password sign-in; at most 10 failures a minute per address."""
+    security, tokens, refresh = _parts(request)
+    address = request.client.host if request.client else "-"
+    ok, rate = security.failed_logins.peek(address)
+    if not ok:
+        raise TooManyRequests("too many failed logins; wait a minute", rate.retry_after())
+    home = request.app.state.config.home
+    # argon2 is slow on purpose: keep it off the event loop.
+    if not await asyncio.to_thread(check_password, home, body.password, body.username):
+        security.failed_logins.hit(address)
+        raise AuthError("wrong password (or none set: run `vibetunnel passwd`)")
+    sub = user_name()
+    return _pair(tokens, await asyncio.to_thread(refresh.issue, sub), sub)
+
+
+@router.post("/exchange", response_model=TokenPair, responses=errors(400, 401))
+async def exchange(request: Request, body: ExchangeBody) -> dict[str, Any]:
+    """Trade the login URL's one-time token for access and refresh tokens."""
+    _, tokens, refresh = _parts(request)
+    claims = tokens.verify(body.loginToken, kind="login")
+    if claims.jti is None or not await asyncio.to_thread(refresh.use_once, claims.jti, claims.exp):
+        raise AuthError("this login link was already used; run `vibetunnel token` for a new one")
+    return _pair(tokens, await asyncio.to_thread(refresh.issue, claims.sub), claims.sub)
+
+
+@router.post("/refresh", response_model=TokenPair, responses=errors(400, 401))
+async def refresh_tokens(request: Request, body: RefreshBody) -> dict[str, Any]:
+    """A new access token and a new refresh token; the old refresh token stops working."""
+    _, tokens, refresh = _parts(request)
+    sub, new_refresh = await asyncio.to_thread(refresh.rotate, body.refreshToken)
+    return _pair(tokens, new_refresh, sub)
+
+
+@router.post("/logout", status_code=204, responses=errors(400))
+async def logout(request: Request, body: RefreshBody) -> Response:
+    """Revoke the refresh token's family."""
+    _, _, refresh = _parts(request)
+    await asyncio.to_thread(refresh.revoke, body.refreshToken)
+    return Response(status_code=204)

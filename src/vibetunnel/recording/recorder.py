@@ -1,0 +1,95 @@
+"""The server's recordings: a CastWriter per session, the index kept in step off the loop.
+
+Index updates run on one worker thread, in order: a recording's entry is always written
+before its end, and a slow disk delays only the index, never a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vibetunnel.errors import RecordingNotFound
+from vibetunnel.recording.index import RecordingIndex, iso
+from vibetunnel.recording.writer import CastWriter, flush_all
+
+if TYPE_CHECKING:
+    from vibetunnel.pty.session import Session
+
+
+class SessionRecorder:
+    """The Recorder of one session: events to its .cast, its end to the index."""
+
+    def __init__(self, writer: CastWriter, on_close: "Recordings", session_id: str) -> None:
+        self.writer = writer
+        self.output = writer.output
+        self.input = writer.input
+        self.resize = writer.resize
+        self._recordings = on_close
+        self._id = session_id
+
+    def close(self, exit_code: int) -> None:
+        self.writer.close()
+        self._recordings.finished(self._id, exit_code)
+
+
+class Recordings:
+    """All recordings of a server: its folder, its index and its worker."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.index = RecordingIndex(folder)
+        self.index.load()
+        self.active: set[str] = set()
+        self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vibetunnel-index")
+
+    def entry(self, session: Session) -> dict[str, object]:
+        return {
+            "id": session.id,
+            "name": session.name,
+            "command": " ".join([session.command, *session.args]),
+            "cwd": session.cwd,
+            "size": f"{session.cols}x{session.rows}",
+            "startedAt": iso(session.created_at),
+            "endedAt": None,
+            "duration": None,
+            "exitCode": None,
+            "bytes": 0,
+        }
+
+    def for_session(self, session: Session) -> SessionRecorder:
+        """Start recording `session` (the Session's recorder factory)."""
+        writer = CastWriter(
+            self.folder / f"{session.id}.cast",
+            width=session.cols,
+            height=session.rows,
+            command=" ".join([session.command, *session.args]),
+            title=session.name,
+            env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": "xterm-256color"},
+            timestamp=session.created_at,
+        )
+        self.started(self.entry(session))
+        return SessionRecorder(writer, self, session.id)
+
+    def started(self, entry: dict[str, object]) -> None:
+        self.active.add(str(entry["id"]))
+        self._jobs.submit(self.index.start, entry)
+
+    def finished(self, session_id: str, exit_code: int | None) -> None:
+        self.active.discard(session_id)
+        self._jobs.submit(self._finish, session_id, exit_code, time.time())
+
+    def _finish(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
+        flush_all()  # `bytes` in the index is then the final size
+        try:
+            self.index.finish(session_id, exit_code, ended_at)
+        except RecordingNotFound:
+            pass  # deleted while it ran
+
+    def close(self) -> None:
+        """Write out everything queued: recordings first, then the index."""
+        flush_all()
+        self._jobs.shutdown(wait=True)
