@@ -23,6 +23,8 @@ class Config:
     auth: bool = True
     rate_limit: int = 100
     """Requests per minute per client (token subject, else address)."""
+    record: bool = True
+    """Write an asciicast recording of every session."""
     record_input: bool = False
     home: Path = field(default_factory=home_dir)
     max_sessions: int = 100

@@ -41,7 +41,7 @@ def create_app(config: Config) -> FastAPI:
     manager = SessionManager(
         max_sessions=config.max_sessions,
         record_input=config.record_input,
-        recorder_factory=recs.for_session,
+        recorder_factory=recs.for_session if config.record else None,
     )
 
     @contextlib.asynccontextmanager

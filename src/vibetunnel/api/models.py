@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 Size = Annotated[StrictInt, Field(ge=1, le=1000)]
 
@@ -29,6 +29,15 @@ class CreateSession(Body):
 
 class InputBody(Body):
     data: StrictStr
+
+    @field_validator("data")
+    @classmethod
+    def _typeable(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("not valid Unicode (lone surrogate)") from None
+        return value
 
 
 class ResizeBody(Body):

@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one")
     parser.add_argument("--no-auth", action="store_true", help="no token needed: anyone who can reach the port gets a shell")
     parser.add_argument("--rate-limit", type=int, default=100, metavar="N", help="requests per minute per client")
+    parser.add_argument("--no-record", action="store_true", help="do not record sessions")
     parser.add_argument("--record-input", action="store_true", help="also record typed input (passwords too!)")
     parser.add_argument("--max-sessions", type=int, default=100, metavar="N", help="running sessions at most")
     parser.add_argument("--keep-recordings", type=float, default=None, metavar="DAYS", help="delete recordings older than DAYS")
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         auth=not args.no_auth,
         rate_limit=args.rate_limit,
+        record=not args.no_record,
         record_input=args.record_input,
         max_sessions=args.max_sessions,
         keep_recordings_days=args.keep_recordings,

@@ -52,11 +52,19 @@ class Utf8Stream:
 
 
 def split_utf8(data: bytes, limit: int) -> int:
-    """The largest cut point <= limit that does not split a UTF-8 character of `data`."""
+    """The largest cut point <= limit that does not split a UTF-8 character of `data`.
+
+    Always > 0 for non-empty data: a first character longer than `limit` is kept whole.
+    """
     if len(data) <= limit:
         return len(data)
     cut = limit
     # Continuation bytes are 0b10xxxxxx: step back to the start of the character.
     while cut > 0 and (data[cut] & 0xC0) == 0x80:
         cut -= 1
-    return cut if cut > 0 else limit
+    if cut == 0:
+        # One character longer than the limit: send it whole rather than split it.
+        cut = 1
+        while cut < len(data) and (data[cut] & 0xC0) == 0x80:
+            cut += 1
+    return cut

@@ -40,6 +40,15 @@ def check_size(name: str, value: Any) -> int:
     return value
 
 
+def check_text(name: str, value: str) -> str:
+    """Text that can be typed: JSON escapes can smuggle in lone surrogates, which cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(f"{name} is not valid Unicode (lone surrogate)") from None
+    return value
+
+
 def parse(text: str) -> Message:
     """Parse one client text message."""
     try:
@@ -53,7 +62,7 @@ def parse(text: str) -> Message:
         data = obj.get("data")
         if not isinstance(data, str):
             raise ProtocolError("input data must be a string")
-        return Input(data)
+        return Input(check_text("input data", data))
     if kind == "resize":
         return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
     if kind == "ping":

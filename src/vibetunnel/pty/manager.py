@@ -61,6 +61,8 @@ class SessionManager:
         self.record_input = record_input
         self.recorder_factory = recorder_factory
         self._sessions: dict[str, Session] = {}
+        self._adopted: set[str] = set()
+        """Ids of sessions whose program runs under `vt`: the server never ends those."""
 
     def list(self) -> list[Session]:
         return list(self._sessions.values())
@@ -129,16 +131,30 @@ class SessionManager:
         if old is not None and old.running:
             raise Conflict(f"id: session {session.id} already exists")
         self._sessions[session.id] = session
+        self._adopted.add(session.id)
         session.start()
+
+    def forget(self, session: Session) -> None:
+        """Drop an adopted session whose `vt` link is gone (vt registers it again later)."""
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+            self._adopted.discard(session.id)
 
     async def delete(self, session_id: str) -> None:
         """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""
         session = self.get(session_id)
         await session.kill()
-        self._sessions.pop(session_id, None)
+        if self._sessions.get(session_id) is session:
+            del self._sessions[session_id]
+            self._adopted.discard(session_id)
 
     async def shutdown(self) -> None:
-        """Tell every client the server is going away, then end every program."""
+        """Tell every client the server is going away, then end every program.
+
+        Programs run by `vt` belong to the user's terminal and keep running: their links are
+        closed with the server, and vt registers them again with the next server.
+        """
         for session in self._sessions.values():
             session.shutdown_clients()
-        await asyncio.gather(*(s.kill(grace=0.5) for s in self._sessions.values()))
+        owned = [s for s in self._sessions.values() if s.id not in self._adopted]
+        await asyncio.gather(*(s.kill(grace=0.5) for s in owned))

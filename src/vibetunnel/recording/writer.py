@@ -11,6 +11,7 @@ once per file and never stop the thread.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -33,6 +34,10 @@ _BATCH_ITEMS = 10_000
 _BATCH_CHARS = 4 * 1024 * 1024
 
 _OPEN, _EVENT, _CLOSE, _FLUSH = "open", "event", "close", "flush"
+
+COALESCE = 0.05
+"""Seconds of output merged into one "o" event (also the most a SIGKILL can lose)."""
+COALESCE_CHARS = 256 * 1024
 
 _os_write = os.write
 """The one call that writes recording data (tests replace it to fake a full disk)."""
@@ -221,6 +226,10 @@ class CastWriter:
         self._start = clock()
         self._state = _FileState(self.path, header)
         self._closer = weakref.finalize(self, _enqueue_close, self._state)
+        self._pending: list[str] = []
+        self._pending_t = 0.0
+        self._pending_len = 0
+        self._timer: asyncio.TimerHandle | None = None
         _ensure_thread()
         _queue.put_nowait((_OPEN, self._state))
 
@@ -239,12 +248,43 @@ class CastWriter:
         return self._state.offset
 
     def _event(self, kind: str, data: str) -> None:
+        self._flush_pending()  # keep events in order
         if self._closer.alive:
             _queue.put_nowait((_EVENT, self._state, self._clock() - self._start, kind, data))
 
     def output(self, data: str) -> None:
-        """Record terminal output (an "o" event). Ignored after `close()`."""
-        self._event("o", data)
+        """Record terminal output (an "o" event). Ignored after `close()`.
+
+        Inside an event loop, output arriving within COALESCE seconds becomes one event
+        (timed at its first chunk): one queue item per PTY read would make the writer
+        thread fight the event loop for the GIL under heavy output.
+        """
+        if not self._closer.alive:
+            return
+        if not self._pending:
+            self._pending_t = self._clock() - self._start
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is None:
+                _queue.put_nowait((_EVENT, self._state, self._pending_t, "o", data))
+                return
+            self._timer = loop.call_later(COALESCE, self._flush_pending)
+        self._pending.append(data)
+        self._pending_len += len(data)
+        if self._pending_len >= COALESCE_CHARS:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            data = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
+            _queue.put_nowait((_EVENT, self._state, self._pending_t, "o", data))
+            self._pending.clear()
+            self._pending_len = 0
 
     def input(self, data: str) -> None:
         """Record user input (an "i" event). Ignored after `close()`."""
@@ -256,6 +296,7 @@ class CastWriter:
 
     def close(self) -> None:
         """Queue the close of the file; does not wait. Safe to call twice."""
+        self._flush_pending()
         self._closer()
 
 
