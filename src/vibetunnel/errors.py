@@ -10,7 +10,7 @@
     │   ├── SessionNotFound   404 / WebSocket 1000 "session not found"
     │   └── RecordingNotFound 404
     ├── Conflict              409 (session id taken)
-    └── TooManyRequests       429 (rate limit, session limit, failed logins)
+    └── TooManyRequests       429 / WebSocket 1011 (rate limit, session limit, failed logins)
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class Conflict(VibeTunnelError):
 class TooManyRequests(VibeTunnelError):
     status = 429
     code = "too_many_requests"
-    close_code = 1008
+    close_code = 1011  # "retry the connection": a rate limit passes, unlike an auth failure
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
