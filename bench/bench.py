@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,9 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RunningServer, start_server  # noqa: E402
+
 from vibetunnel.protocol import frames  # noqa: E402
 
-TRICKLE = "import sys,time\nfor i in range(1500):\n sys.stdout.write('.'); sys.stdout.flush(); time.sleep(0.002)"
+TRICKLE = (
+    "import sys,time\nfor i in range(1500):\n"
+    " sys.stdout.write('.'); sys.stdout.flush(); time.sleep(0.002)"
+)
 
 
 # -- bare PTY -----------------------------------------------------------------------------------
@@ -119,7 +122,9 @@ async def read_until_exit(ws: Any) -> tuple[int, int]:
 
 async def server_throughput(srv: RunningServer, path: str) -> float:
     async with httpx.AsyncClient(base_url=srv.url) as api:
-        _, ws = await session(api, srv, command="/bin/sh", args=["-c", f"stty -echo; read _; cat {path}"])
+        _, ws = await session(
+            api, srv, command="/bin/sh", args=["-c", f"stty -echo; read _; cat {path}"]
+        )
         await ws.send(json.dumps({"type": "input", "data": "\n"}))
         start = time.perf_counter()
         total, _ = await read_until_exit(ws)
@@ -145,7 +150,12 @@ async def server_echo(srv: RunningServer, samples: int) -> list[float]:
 
 async def server_trickle(srv: RunningServer) -> float:
     async with httpx.AsyncClient(base_url=srv.url) as api:
-        _, ws = await session(api, srv, command="/bin/sh", args=["-c", f'read _; exec {sys.executable} -c "{TRICKLE}"'])
+        _, ws = await session(
+            api,
+            srv,
+            command="/bin/sh",
+            args=["-c", f'read _; exec {sys.executable} -c "{TRICKLE}"'],
+        )
         await ws.send(json.dumps({"type": "input", "data": "\n"}))
         # Skip the echo of the newline, then count messages while the dots trickle.
         first = await ws.recv()
@@ -194,8 +204,12 @@ def main() -> None:
         rows: list[tuple[str, str, str]] = []
 
         bare_tp = max(bare_throughput(str(data)) for _ in range(3))
-        srv = start_server(Path(tmp) / "home", "--no-auth", "--rate-limit", "100000", "--max-sessions", "1000")
-        plain = start_server(Path(tmp) / "home2", "--no-auth", "--rate-limit", "100000", "--no-record")
+        srv = start_server(
+            Path(tmp) / "home", "--no-auth", "--rate-limit", "100000", "--max-sessions", "1000"
+        )
+        plain = start_server(
+            Path(tmp) / "home2", "--no-auth", "--rate-limit", "100000", "--no-record"
+        )
         try:
             rec_tp = max(asyncio.run(server_throughput(srv, str(data))) for _ in range(3))
             norec_tp = max(asyncio.run(server_throughput(plain, str(data))) for _ in range(3))
@@ -204,13 +218,29 @@ def main() -> None:
 
             bare_lat = bare_echo(args.echo)
             srv_lat = asyncio.run(server_echo(srv, args.echo))
-            rows.append(("echo latency median, ms", f"{ms(srv_lat, 0.5):.3f}", f"{ms(bare_lat, 0.5):.3f}"))
-            rows.append(("echo latency p99, ms", f"{ms(srv_lat, 0.99):.3f}", f"{ms(bare_lat, 0.99):.3f}"))
+            rows.append(
+                ("echo latency median, ms", f"{ms(srv_lat, 0.5):.3f}", f"{ms(bare_lat, 0.5):.3f}")
+            )
+            rows.append(
+                ("echo latency p99, ms", f"{ms(srv_lat, 0.99):.3f}", f"{ms(bare_lat, 0.99):.3f}")
+            )
 
-            rows.append(("trickle (a byte / 2 ms), messages/s", f"{asyncio.run(server_trickle(srv)):.1f}", f"{bare_trickle():.1f} reads/s"))
+            rows.append(
+                (
+                    "trickle (a byte / 2 ms), messages/s",
+                    f"{asyncio.run(server_trickle(srv)):.1f}",
+                    f"{bare_trickle():.1f} reads/s",
+                )
+            )
 
             before, after = asyncio.run(server_memory(srv, args.sessions))
-            rows.append((f"server RSS idle -> {args.sessions} idle sessions, MB", f"{before / 1024:.1f} -> {after / 1024:.1f}", "-"))
+            rows.append(
+                (
+                    f"server RSS idle -> {args.sessions} idle sessions, MB",
+                    f"{before / 1024:.1f} -> {after / 1024:.1f}",
+                    "-",
+                )
+            )
         finally:
             srv.stop()
             plain.stop()
@@ -219,8 +249,10 @@ def main() -> None:
     print(f"{'':{width}}  {'server':>16}  {'bare PTY':>16}")
     for name, ours, bare in rows:
         print(f"{name:{width}}  {ours:>16}  {bare:>16}")
-    print(f"\nthroughput ratio (recording on): {rec_tp / bare_tp:.0%} of bare; "
-          f"recording costs {1 - rec_tp / norec_tp:.0%} against off")
+    print(
+        f"\nthroughput ratio (recording on): {rec_tp / bare_tp:.0%} of bare; "
+        f"recording costs {1 - rec_tp / norec_tp:.0%} against off"
+    )
 
 
 if __name__ == "__main__":

@@ -1,16 +1,16 @@
 """One error tree, and one table from each error to an HTTP status and a WebSocket close code.
 
-    VibeTunnelError
-    ├── BadRequest            400  (a bad field: the message names it)
-    │   └── UnsupportedClient 400  (X-Client-Version major we do not speak)
-    ├── ProtocolError         WebSocket 1003 (bad client message)
-    ├── AuthError             401 / WebSocket 1008
-    ├── Forbidden             403 / WebSocket 1008 (a share token used beyond its session)
-    ├── NotFound              404
-    │   ├── SessionNotFound   404 / WebSocket 1000 "session not found"
-    │   └── RecordingNotFound 404
-    ├── Conflict              409 (session id taken)
-    └── TooManyRequests       429 / WebSocket 1011 (rate limit, session limit, failed logins)
+VibeTunnelError
+├── BadRequest            400  (a bad field: the message names it)
+│   └── UnsupportedClient 400  (X-Client-Version major we do not speak)
+├── ProtocolError         WebSocket 1003 (bad client message)
+├── AuthError             401 / WebSocket 1008
+├── Forbidden             403 / WebSocket 1008 (a share token used beyond its session)
+├── NotFound              404
+│   ├── SessionNotFound   404 / WebSocket 1000 "session not found"
+│   └── RecordingNotFound 404
+├── Conflict              409 (session id taken)
+└── TooManyRequests       429 / WebSocket 1011 (rate limit, session limit, failed logins)
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import RunningServer, create, start_server, wait_until
@@ -50,8 +49,12 @@ def login(srv: RunningServer) -> dict[str, str]:
 
 def test_protected_routes_need_a_token(secured: RunningServer) -> None:
     with secured.client() as c:
-        for method, path in [("GET", "/api/sessions"), ("POST", "/api/sessions"),
-                             ("GET", "/api/recordings"), ("DELETE", "/api/sessions/x")]:
+        for method, path in [
+            ("GET", "/api/sessions"),
+            ("POST", "/api/sessions"),
+            ("GET", "/api/recordings"),
+            ("DELETE", "/api/sessions/x"),
+        ]:
             r = c.request(method, path)
             assert r.status_code == 401, path
             assert r.headers["www-authenticate"] == "Bearer"
@@ -66,7 +69,8 @@ def test_bad_tokens_are_401(secured: RunningServer, kind: str) -> None:
         "garbage": "not.a.token",
         "wrong-key": TokenService(b"k" * 40).issue("x", 600),
         "expired": token(secured, expired=True),
-        "none-alg": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4IiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTl9.",
+        "none-alg": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+        "eyJzdWIiOiJ4IiwiaWF0IjoxLCJleHAiOjk5OTk5OTk5OTl9.",
     }[kind]
     with secured.client(bad) as c:
         r = c.get("/api/sessions")
@@ -128,7 +132,9 @@ def test_token_command_makes_a_working_share_link(secured: RunningServer) -> Non
     out = subprocess.run(
         [sys.executable, "-m", "vibetunnel", "token", "--session", sid, "--ttl", "10m"],
         env={**os.environ, "VIBETUNNEL_HOME": str(secured.home)},
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     with secured.client(out) as c:
         assert c.get(f"/api/sessions/{sid}").status_code == 200
@@ -146,11 +152,23 @@ def test_login_refresh_logout_round_trip(secured: RunningServer) -> None:
         new = r.json()
         assert new["refreshToken"] != pair["refreshToken"]
         # The old refresh token works once only; its reuse revokes the whole family.
-        assert c.post("/api/auth/refresh", json={"refreshToken": pair["refreshToken"]}).status_code == 401
-        assert c.post("/api/auth/refresh", json={"refreshToken": new["refreshToken"]}).status_code == 401
+        assert (
+            c.post("/api/auth/refresh", json={"refreshToken": pair["refreshToken"]}).status_code
+            == 401
+        )
+        assert (
+            c.post("/api/auth/refresh", json={"refreshToken": new["refreshToken"]}).status_code
+            == 401
+        )
         other = login(secured)
-        assert c.post("/api/auth/logout", json={"refreshToken": other["refreshToken"]}).status_code == 204
-        assert c.post("/api/auth/refresh", json={"refreshToken": other["refreshToken"]}).status_code == 401
+        assert (
+            c.post("/api/auth/logout", json={"refreshToken": other["refreshToken"]}).status_code
+            == 204
+        )
+        assert (
+            c.post("/api/auth/refresh", json={"refreshToken": other["refreshToken"]}).status_code
+            == 401
+        )
 
 
 def test_wrong_password_is_401(secured: RunningServer) -> None:
@@ -218,10 +236,14 @@ def test_rate_limit_headers_and_429(tmp_path: Path) -> None:
 
 
 def test_failed_logins_limited_to_ten_a_minute(tmp_path: Path) -> None:
-    srv = start_server(tmp_path / "home", "--rate-limit", "1000", env={"VIBETUNNEL_PASSWORD": PASSWORD})
+    srv = start_server(
+        tmp_path / "home", "--rate-limit", "1000", env={"VIBETUNNEL_PASSWORD": PASSWORD}
+    )
     try:
         with srv.client() as c:
-            codes = [c.post("/api/auth/login", json={"password": "guess"}).status_code for _ in range(10)]
+            codes = [
+                c.post("/api/auth/login", json={"password": "guess"}).status_code for _ in range(10)
+            ]
             assert codes == [401] * 10
             r = c.post("/api/auth/login", json={"password": PASSWORD})
             assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1

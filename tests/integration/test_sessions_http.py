@@ -30,8 +30,14 @@ def test_create_defaults_to_login_shell_home_80x24(api: httpx.Client) -> None:
 def test_create_with_every_option(api: httpx.Client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     sid = str(uuid.uuid4())
     s = create(
-        api, id=sid, name="n1", cols=100, rows=30, cwd=str(tmp_path),
-        env={"GREETING": "hello"}, command="/bin/sh",
+        api,
+        id=sid,
+        name="n1",
+        cols=100,
+        rows=30,
+        cwd=str(tmp_path),
+        env={"GREETING": "hello"},
+        command="/bin/sh",
         args=["-c", 'echo "$GREETING $TERM $(pwd) $(stty size)" > out.txt'],
     )
     assert (s["id"], s["name"], s["cols"], s["rows"]) == (sid, "n1", 100, 30)
@@ -107,7 +113,11 @@ def test_delete_kills_and_forgets(api: httpx.Client) -> None:
 
 def test_delete_escalates_past_sighup(api: httpx.Client) -> None:
     # A program that ignores SIGHUP and SIGTERM still ends: SIGKILL comes last.
-    s = create(api, command="/bin/sh", args=["-c", "trap '' HUP TERM; echo ready; while :; do sleep 1; done"])
+    s = create(
+        api,
+        command="/bin/sh",
+        args=["-c", "trap '' HUP TERM; echo ready; while :; do sleep 1; done"],
+    )
     wait_until(lambda: _alive(s["pid"]))
     r = api.delete(f"/api/sessions/{s['id']}")
     assert r.status_code == 204
@@ -185,7 +195,9 @@ def test_openapi_describes_the_real_routes(api: httpx.Client) -> None:
     assert "201" in paths["/api/sessions"]["post"]["responses"]
     assert "409" in paths["/api/sessions"]["post"]["responses"]
     assert "204" in paths["/api/sessions/{session_id}"]["delete"]["responses"]
-    assert "/api/sessions/{session_id}/input" in paths and "/api/sessions/{session_id}/resize" in paths
+    assert (
+        "/api/sessions/{session_id}/input" in paths and "/api/sessions/{session_id}/resize" in paths
+    )
 
 
 def _alive(pid: int) -> bool:

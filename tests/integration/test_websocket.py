@@ -1,4 +1,4 @@
-"""The session WebSocket against a real server and real PTYs: messages, close codes, PTY behaviour."""
+"""The session WebSocket against a real server and real PTYs: messages, close codes, PTYs."""
 
 from __future__ import annotations
 
@@ -21,13 +21,17 @@ def ws_url(server: RunningServer, sid: str) -> str:
     return f"{server.ws_url}/api/sessions/{sid}/ws"
 
 
-async def attach(server: RunningServer, api: httpx.Client, **body: object) -> tuple[str, TermClient]:
+async def attach(
+    server: RunningServer, api: httpx.Client, **body: object
+) -> tuple[str, TermClient]:
     s = create(api, **body)
     return s["id"], await TermClient.connect(ws_url(server, s["id"]))
 
 
 async def shell(shared_server: RunningServer, api: httpx.Client) -> tuple[str, TermClient]:
-    sid, t = await attach(shared_server, api, command="/bin/bash", args=["--norc", "--noprofile"], env={"PS1": "$ "})
+    sid, t = await attach(
+        shared_server, api, command="/bin/bash", args=["--norc", "--noprofile"], env={"PS1": "$ "}
+    )
     await t.see("$ ")
     return sid, t
 
@@ -39,7 +43,9 @@ async def test_input_output_round_trip(shared_server: RunningServer, api: httpx.
     await t.close()
 
 
-async def test_every_frame_is_one_whole_utf8_frame(shared_server: RunningServer, api: httpx.Client) -> None:
+async def test_every_frame_is_one_whole_utf8_frame(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
     # 400 KB of mixed-width characters in many PTY reads: each message is exactly one frame,
     # its length field matches, its data is whole UTF-8, and no frame exceeds 64 KB.
     script = "import sys; sys.stdout.write(('a€😀é' * 25000) + '\\nEND\\n')"
@@ -87,8 +93,12 @@ async def test_ctrl_backslash_quits(shared_server: RunningServer, api: httpx.Cli
     assert t.messages[-1] == {"type": "exit", "code": 131}
 
 
-async def test_ctrl_d_ends_input_and_del_erases(shared_server: RunningServer, api: httpx.Client) -> None:
-    _, t = await attach(shared_server, api, command=SH, args=["-c", "echo ready; cat; echo got-eof"])
+async def test_ctrl_d_ends_input_and_del_erases(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
+    _, t = await attach(
+        shared_server, api, command=SH, args=["-c", "echo ready; cat; echo got-eof"]
+    )
     await t.see("ready")
     await t.type("abc\x7f\x7fX\n")
     await t.see("aX\r\n")  # cat got the line as the line discipline edited it
@@ -125,13 +135,17 @@ async def test_large_paste_arrives_whole(shared_server: RunningServer, api: http
     await other.close()
 
 
-async def test_split_multibyte_character_is_never_split(shared_server: RunningServer, api: httpx.Client) -> None:
+async def test_split_multibyte_character_is_never_split(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
     # '€' is e2 82 ac: written in two pieces with a pause, so it arrives in two PTY reads.
     script = (
         "import os,sys; sys.stdin.readline(); os.write(1, b'<\\xe2\\x82'); sys.stdin.readline();"
         " os.write(1, b'\\xac>\\xff!\\n')"
     )
-    _, t = await attach(shared_server, api, command=SH, args=["-c", f'stty -echo; exec python3 -c "{script}"'])
+    _, t = await attach(
+        shared_server, api, command=SH, args=["-c", f'stty -echo; exec python3 -c "{script}"']
+    )
     await t.type("go\r")
     await t.until(lambda c: c.frames, what="first half")
     await t.type("go\r")
@@ -157,7 +171,9 @@ async def test_two_clients_both_see_everything_latest_resize_wins(
     await b.close()
 
 
-async def test_late_joiner_gets_screen_since_last_clear(shared_server: RunningServer, api: httpx.Client) -> None:
+async def test_late_joiner_gets_screen_since_last_clear(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
     script = "printf 'old-stuff\\n\\033[H\\033[2Jnew-screen\\n'; exec cat"
     sid, first = await attach(shared_server, api, command=SH, args=["-c", script])
     await first.see("new-screen")
@@ -178,7 +194,9 @@ async def test_exit_code_and_close_1000(shared_server: RunningServer, api: httpx
     assert "bye" in t.output and t.messages[-1] == {"type": "exit", "code": 42}
 
 
-async def test_exited_session_replays_then_closes(shared_server: RunningServer, api: httpx.Client) -> None:
+async def test_exited_session_replays_then_closes(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
     s = create(api, command=SH, args=["-c", "echo last-words; exit 5"])
     wait_until(lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited")
     t = await TermClient.connect(ws_url(shared_server, s["id"]))
@@ -248,9 +266,11 @@ async def test_frames_decode_helper_rejects_garbage() -> None:
         frames.decode(b"\x00\x00\x00\x00\x01x")
 
 
-async def test_raw_websocket_from_spec_example(shared_server: RunningServer, api: httpx.Client) -> None:
+async def test_raw_websocket_from_spec_example(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
     # What a client written from protocol.md alone does: JSON text out, binary frames in.
-    s = create(api, command=SH, args=["-c", "read line; echo \"got $line\""])
+    s = create(api, command=SH, args=["-c", 'read line; echo "got $line"'])
     async with websockets.connect(ws_url(shared_server, s["id"])) as ws:
         await ws.send(json.dumps({"type": "resize", "cols": 120, "rows": 40}))
         await ws.send(json.dumps({"type": "input", "data": "spec\n"}))

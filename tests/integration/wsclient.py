@@ -14,7 +14,6 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import UNIT
 from vibetunnel.protocol import frames
 
-
 OPEN: list[TermClient] = []
 """Every client a test opened; the integration conftest closes them after each test."""
 

@@ -17,7 +17,10 @@ class Body(BaseModel):
 class CreateSession(Body):
     """PTYOptions of protocol.md, every field optional, plus an optional id."""
 
-    id: Annotated[StrictStr, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")] | None = None
+    id: (
+        Annotated[StrictStr, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")]
+        | None
+    ) = None
     name: Annotated[StrictStr, Field(max_length=256)] | None = None
     cols: Size = 80
     rows: Size = 24

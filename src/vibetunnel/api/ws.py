@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
@@ -66,8 +67,9 @@ async def _stream(ws: WebSocket, session: Session, idle_timeout: float) -> None:
     session.attach(client)
     sender = asyncio.create_task(client.run())
     receiver = asyncio.create_task(_receive(ws, session, client, idle_timeout))
+    tasks: set[asyncio.Task[Any]] = {sender, receiver}
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         session.detach(client)
         for task in (sender, receiver):
@@ -79,8 +81,10 @@ async def _stream(ws: WebSocket, session: Session, idle_timeout: float) -> None:
     exc = task.exception()
     if task is sender:
         if exc is None:
-            ending = task.result()
-            await close(ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown")
+            ending = sender.result()
+            await close(
+                ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown"
+            )
         elif not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
             log.error("sender failed for session %s", session.id, exc_info=exc)
             await close(ws, 1011, "internal error")

@@ -19,16 +19,41 @@ from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
 
+
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one")
-    parser.add_argument("--no-auth", action="store_true", help="no token needed: anyone who can reach the port gets a shell")
-    parser.add_argument("--rate-limit", type=int, default=100, metavar="N", help="requests per minute per client")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="no token needed: anyone who can reach the port gets a shell",
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=100, metavar="N", help="requests per minute per client"
+    )
     parser.add_argument("--no-record", action="store_true", help="do not record sessions")
-    parser.add_argument("--record-input", action="store_true", help="also record typed input (passwords too!)")
-    parser.add_argument("--max-sessions", type=int, default=100, metavar="N", help="running sessions at most")
-    parser.add_argument("--keep-recordings", type=float, default=None, metavar="DAYS", help="delete recordings older than DAYS")
-    parser.add_argument("--idle-timeout", type=float, default=60.0, metavar="SECONDS", help="close WebSockets silent this long (default 60)")
+    parser.add_argument(
+        "--record-input", action="store_true", help="also record typed input (passwords too!)"
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=100, metavar="N", help="running sessions at most"
+    )
+    parser.add_argument(
+        "--keep-recordings",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="delete recordings older than DAYS",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="close WebSockets silent this long (default 60)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -74,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         uvloop.run(serve(config, app, listening, app.state.shutdown))
     except OSError as exc:
-        print(f"vibetunnel: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"vibetunnel: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
         return 1
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -88,10 +115,15 @@ def warn_no_auth(config: Config) -> None:
     if config.auth:
         return
     bar = "!" * 72
-    lines = [bar, "WARNING: authentication is OFF (--no-auth).",
-             f"Anyone who can reach {config.host}:{config.port} gets a shell as {user_name()}."]
+    lines = [
+        bar,
+        "WARNING: authentication is OFF (--no-auth).",
+        f"Anyone who can reach {config.host}:{config.port} gets a shell as {user_name()}.",
+    ]
     if not is_loopback(config.host):
-        lines += ["DANGER: this address is reachable from other machines. Anyone on your",
-                  "network can run any command here. Use auth, or bind to 127.0.0.1."]
+        lines += [
+            "DANGER: this address is reachable from other machines. Anyone on your",
+            "network can run any command here. Use auth, or bind to 127.0.0.1.",
+        ]
     lines.append(bar)
     print("\n".join(lines), file=sys.stderr, flush=True)

@@ -51,7 +51,7 @@ class Utf8Stream:
         return self._decoder.decode(b"", final=True).encode("utf-8")
 
 
-def split_utf8(data: bytes, limit: int) -> int:
+def split_utf8(data: bytes | bytearray, limit: int) -> int:
     """The largest cut point <= limit that does not split a UTF-8 character of `data`.
 
     Always > 0 for non-empty data: a first character longer than `limit` is kept whole.

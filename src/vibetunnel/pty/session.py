@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import codecs
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from vibetunnel.protocol.screen import ScreenBuffer

@@ -6,6 +6,7 @@ before its end, and a slow disk delays only the index, never a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 class SessionRecorder:
     """The Recorder of one session: events to its .cast, its end to the index."""
 
-    def __init__(self, writer: CastWriter, on_close: "Recordings", session_id: str) -> None:
+    def __init__(self, writer: CastWriter, on_close: Recordings, session_id: str) -> None:
         self.writer = writer
         self.output = writer.output
         self.input = writer.input
@@ -84,10 +85,8 @@ class Recordings:
 
     def _finish(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         flush_all()  # `bytes` in the index is then the final size
-        try:
+        with contextlib.suppress(RecordingNotFound):  # deleted while it ran
             self.index.finish(session_id, exit_code, ended_at)
-        except RecordingNotFound:
-            pass  # deleted while it ran
 
     def close(self) -> None:
         """Write out everything queued: recordings first, then the index."""

@@ -67,9 +67,7 @@ async def send_input(request: Request, session_id: str, body: InputBody) -> Resp
     return Response(status_code=204)
 
 
-@router.post(
-    "/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404)
-)
+@router.post("/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404))
 async def resize_session(request: Request, session_id: str, body: ResizeBody) -> dict[str, Any]:
     session = running(manager(request), session_id)
     session.resize(body.cols, body.rows)
