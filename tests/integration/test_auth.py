@@ -285,3 +285,26 @@ async def test_cross_origin_websocket_refused(server: RunningServer) -> None:
 
 def test_no_auth_warns_loudly(server: RunningServer) -> None:
     assert any("authentication is OFF" in line for line in server.output)
+
+
+async def test_read_only_share_link_watches_but_cannot_type(secured: RunningServer) -> None:
+    sid = create_other(secured)
+    ro = tokens(secured).issue("viewer", 600, session_id=sid, read_only=True)
+    with secured.client(ro) as c:
+        assert c.get(f"/api/sessions/{sid}").status_code == 200
+        r = c.post(f"/api/sessions/{sid}/input", json={"data": "x"})
+        assert r.status_code == 403 and "read-only" in r.json()["error"]["message"]
+        assert c.delete(f"/api/sessions/{sid}").status_code == 403
+    viewer = await TermClient.connect(f"{secured.ws_url}/api/sessions/{sid}/ws?token={ro}")
+    await viewer.type("typed-by-viewer\r")
+    await viewer.resize(33, 11)
+    await viewer.send({"type": "ping"})
+    await viewer.until(lambda c: {"type": "pong"} in c.messages, what="pong")
+    owner = await TermClient.connect(
+        f"{secured.ws_url}/api/sessions/{sid}/ws?token={token(secured)}"
+    )
+    await owner.type("typed-by-owner\r")
+    await viewer.see("typed-by-owner")
+    assert "typed-by-viewer" not in viewer.output
+    with secured.client(token(secured)) as c:
+        assert c.get(f"/api/sessions/{sid}").json()["cols"] == 80

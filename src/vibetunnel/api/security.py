@@ -109,6 +109,8 @@ class Security:
         claims: Claims | None = request.state.claims
         if claims is None:
             raise request.state.auth_error or AuthError("missing token")
+        if claims.read_only and request.method not in ("GET", "HEAD"):
+            raise Forbidden("this token is read-only")
         if claims.session_id is not None:
             target = next(
                 (request.path_params[p] for p in SCOPED_PARAMS if p in request.path_params), None
@@ -125,14 +127,15 @@ class Security:
         if origin and urlsplit(origin).netloc != ws.headers.get("host"):
             raise Forbidden("cross-origin WebSocket refused")
 
-    async def authorize_ws(self, ws: WebSocket, session_id: str | None) -> None:
+    async def authorize_ws(self, ws: WebSocket, session_id: str | None) -> bool:
         """Raise AuthError or Forbidden (closed with 1008) unless the token opens this socket.
 
-        `session_id` None means a socket that needs an unscoped token (vt's host link).
+        Returns whether the client may type and resize (False for a read-only token).
+        `session_id` None means a socket that needs a full token (vt's host link).
         """
         self.check_origin(ws)
         if not self.auth:
-            return
+            return True
         state = ws.scope["state"]
         claims: Claims | None = state.get("claims")
         if claims is None:
@@ -141,3 +144,6 @@ class Security:
             session_id is None or not scope_allows(claims, session_id)
         ):
             raise Forbidden("token is for another session")
+        if claims.read_only and session_id is None:
+            raise Forbidden("this token is read-only")
+        return not claims.read_only

@@ -25,7 +25,8 @@ from vibetunnel.pty.session import Session
 log = logging.getLogger("vibetunnel.ws")
 
 # Checks the token of a WebSocket for one session; raises AuthError (closed with 1008).
-Authorizer = Callable[[WebSocket, str | None], Awaitable[None]]
+# Returns whether the client may type and resize (False: a read-only share link).
+Authorizer = Callable[[WebSocket, str | None], Awaitable[bool]]
 
 
 def reason(text: str) -> str:
@@ -51,7 +52,7 @@ async def serve_socket(
         refusal = ws.scope["state"].get("refusal")
         if refusal is not None:
             raise refusal
-        await authorize(ws, session_id)
+        writable = await authorize(ws, session_id)
         session = manager.get(session_id)
     except SessionNotFound:
         await close(ws, 1000, "session not found")
@@ -59,14 +60,14 @@ async def serve_socket(
     except VibeTunnelError as exc:
         await close(ws, exc.close_code, exc.message)
         return
-    await _stream(ws, session, idle_timeout)
+    await _stream(ws, session, idle_timeout, writable)
 
 
-async def _stream(ws: WebSocket, session: Session, idle_timeout: float) -> None:
+async def _stream(ws: WebSocket, session: Session, idle_timeout: float, writable: bool) -> None:
     client = Client(ws.send_bytes, ws.send_text, session.screen.snapshot)
     session.attach(client)
     sender = asyncio.create_task(client.run())
-    receiver = asyncio.create_task(_receive(ws, session, client, idle_timeout))
+    receiver = asyncio.create_task(_receive(ws, session, client, idle_timeout, writable))
     tasks: set[asyncio.Task[Any]] = {sender, receiver}
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -98,7 +99,9 @@ async def _stream(ws: WebSocket, session: Session, idle_timeout: float) -> None:
         await close(ws, 1011, "internal error")
 
 
-async def _receive(ws: WebSocket, session: Session, client: Client, idle_timeout: float) -> None:
+async def _receive(
+    ws: WebSocket, session: Session, client: Client, idle_timeout: float, writable: bool
+) -> None:
     while True:
         async with asyncio.timeout(idle_timeout):
             message = await ws.receive()
@@ -108,9 +111,11 @@ async def _receive(ws: WebSocket, session: Session, client: Client, idle_timeout
         if text is None:
             raise ProtocolError("binary messages are not accepted; send JSON text")
         msg = messages.parse(text)
-        if isinstance(msg, messages.Input):
+        if isinstance(msg, messages.Ping):
+            client.send_text(messages.PONG)
+        elif not writable:
+            pass  # a read-only viewer: keystrokes and its window size do not reach the program
+        elif isinstance(msg, messages.Input):
             session.write(msg.data)
         elif isinstance(msg, messages.Resize):
             session.resize(msg.cols, msg.rows)
-        else:
-            client.send_text(messages.PONG)

@@ -45,6 +45,8 @@ class Claims:
     """"access" or "login"."""
     jti: str | None = None
     """The unique id of a login token, to spend it once; None for access tokens."""
+    read_only: bool = False
+    """A watch-only token: it may not type into or resize a session."""
 
 
 class TokenService:
@@ -73,6 +75,7 @@ class TokenService:
         *,
         session_id: str | None = None,
         kind: str = "access",
+        read_only: bool = False,
     ) -> str:
         """Return a signed token for `sub` that lives `ttl` seconds (whole seconds, at least 1)."""
         if not isinstance(sub, str) or not sub:
@@ -87,6 +90,8 @@ class TokenService:
         payload: dict[str, Any] = {"sub": sub, "iat": iat, "exp": iat + max(1, int(ttl))}
         if session_id is not None:
             payload["sessionId"] = session_id
+        if read_only:
+            payload["readOnly"] = True
         if kind != "access":
             payload["kind"] = kind
             payload["jti"] = secrets.token_urlsafe(16)
@@ -111,6 +116,9 @@ class TokenService:
         actual = payload.get("kind", "access")
         if actual not in KINDS:
             raise AuthError("token has an unknown kind")
+        read_only = payload.get("readOnly", False)
+        if not isinstance(read_only, bool):
+            raise AuthError("token has an invalid readOnly claim")
         jti = payload.get("jti")
         if jti is not None and not isinstance(jti, str):
             raise AuthError("token has an invalid jti claim")
@@ -127,7 +135,13 @@ class TokenService:
         if actual == "login" and not jti:
             raise AuthError("login token has no jti claim")
         return Claims(
-            sub=sub, iat=int(iat), exp=int(exp), session_id=session_id, kind=actual, jti=jti
+            sub=sub,
+            iat=int(iat),
+            exp=int(exp),
+            session_id=session_id,
+            kind=actual,
+            jti=jti,
+            read_only=read_only,
         )
 
     def _decode(self, token: str) -> dict[str, Any]:

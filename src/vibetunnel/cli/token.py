@@ -33,6 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"lifetime: 90s, 15m, 12h, 7d or seconds (default {DEFAULT_TTL})",
     )
     parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="a watch-only token: it cannot type into or resize sessions",
+    )
+    parser.add_argument(
         "--sub",
         metavar="NAME",
         help="the token's subject (default: your user name)",
@@ -59,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         secret = load_or_create_secret(home_dir())
     except (SecretError, OSError) as e:
         return _fail(f"cannot load the signing secret: {e}")
-    print(TokenService(secret).issue(sub, ttl, session_id=session_id))
+    print(TokenService(secret).issue(sub, ttl, session_id=session_id, read_only=args.read_only))
     return 0
 
 
