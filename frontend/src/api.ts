@@ -1,0 +1,76 @@
+/** The REST API of contract.md, with the tab's token attached and 401 handled in one place. */
+
+import type { Auth } from "./auth";
+import { ApiError, request, type RequestOptions } from "./http";
+import type { AuthConfig, NewSession, Recording, Session } from "./types";
+
+export class Api {
+  constructor(private readonly auth: Auth) {}
+
+  /**
+   * Send an authenticated request. On 401, renew the token once and retry; when that is not
+   * possible the user must sign in again (unless `quiet`, for calls whose failure is harmless).
+   */
+  private async call<T>(method: string, path: string, opts: RequestOptions = {}, quiet = false): Promise<T> {
+    const token = await this.auth.accessToken();
+    try {
+      return await request<T>(method, path, { ...opts, token });
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      if (this.auth.canSignOut && (await this.auth.refresh())) {
+        return request<T>(method, path, { ...opts, token: await this.auth.accessToken() });
+      }
+      if (!quiet) {
+        this.auth.signOut(
+          this.auth.signedIn ? "Your sign-in is no longer valid. Please sign in again." : "Please sign in.",
+        );
+      }
+      throw error;
+    }
+  }
+
+  authConfig(): Promise<AuthConfig> {
+    return request<AuthConfig>("GET", "/api/auth/config");
+  }
+
+  listSessions(): Promise<Session[]> {
+    return this.call<Session[]>("GET", "/api/sessions");
+  }
+
+  getSession(id: string, quiet = false): Promise<Session> {
+    return this.call<Session>("GET", `/api/sessions/${encodeURIComponent(id)}`, {}, quiet);
+  }
+
+  createSession(body: NewSession): Promise<Session> {
+    return this.call<Session>("POST", "/api/sessions", { body });
+  }
+
+  deleteSession(id: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/sessions/${encodeURIComponent(id)}`);
+  }
+
+  resizeSession(id: string, cols: number, rows: number): Promise<Session> {
+    return this.call<Session>("POST", `/api/sessions/${encodeURIComponent(id)}/resize`, { body: { cols, rows } });
+  }
+
+  listRecordings(): Promise<Recording[]> {
+    return this.call<Recording[]>("GET", "/api/recordings");
+  }
+
+  /** The asciicast v2 text of a recording. */
+  recordingText(id: string): Promise<string> {
+    return this.call<string>("GET", `/api/recordings/${encodeURIComponent(id)}`, { text: true });
+  }
+
+  deleteRecording(id: string): Promise<void> {
+    return this.call<void>("DELETE", `/api/recordings/${encodeURIComponent(id)}`);
+  }
+
+  /** The WebSocket URL of a session, on ws: or wss: to match the page. */
+  async socketUrl(id: string): Promise<string> {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const token = await this.auth.accessToken();
+    const query = token ? `?token=${encodeURIComponent(token)}` : "";
+    return `${scheme}//${location.host}/api/sessions/${encodeURIComponent(id)}/ws${query}`;
+  }
+}

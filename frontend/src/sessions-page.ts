@@ -1,0 +1,266 @@
+/** `/`: the live list of sessions, the "New session" form, and Kill / Delete per session. */
+
+import type { AppContext, Page } from "./app-context";
+import { errorBanner, topBar } from "./chrome";
+import { h, replaceChildren, setText } from "./dom";
+import { commandLine, relativeTime, sessionStatus, sessionTitle } from "./format";
+import { ApiError } from "./http";
+import type { NewSession, Session } from "./types";
+
+const POLL_MS = 1500;
+
+/** The body of POST /api/sessions for what the user typed in the form. */
+export function newSessionBody(
+  commandText: string,
+  cwd: string,
+  name: string,
+  size: { cols: number; rows: number } | null,
+): NewSession {
+  const body: NewSession = {};
+  const line = commandText.trim();
+  // The shell parses the line, so pipes, quotes and variables work as typed.
+  if (line) {
+    body.command = "/bin/sh";
+    body.args = ["-c", line];
+  }
+  if (cwd.trim()) body.cwd = cwd.trim();
+  if (name.trim()) body.name = name.trim();
+  if (size) {
+    body.cols = size.cols;
+    body.rows = size.rows;
+  }
+  return body;
+}
+
+/** A guess of the terminal size the new session will get in this window (refined on connect). */
+function guessSize(): { cols: number; rows: number } {
+  const narrow = window.innerWidth <= 600;
+  const cell = narrow ? { w: 7.2, h: 15 } : { w: 8.4, h: 17 };
+  const clamp = (n: number, lo: number, hi: number): number => Math.max(lo, Math.min(hi, Math.floor(n)));
+  return {
+    cols: clamp((window.innerWidth - 8) / cell.w, 20, 400),
+    rows: clamp((window.innerHeight - (narrow ? 110 : 50)) / cell.h, 5, 200),
+  };
+}
+
+export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
+  document.title = "Sessions · VibeTunnel";
+  const error = errorBanner();
+  const list = h("ul", { class: "cards", "aria-label": "Sessions" });
+  const empty = h("p", { class: "empty", hidden: true }, "No sessions yet. Start one with “New session”.");
+  const form = newSessionForm(ctx, error.show);
+  const newButton = h(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      "aria-expanded": "false",
+      "aria-controls": "new-session",
+      onclick: () => form.toggle(),
+    },
+    "New session",
+  );
+  form.onToggle = (open) => newButton.setAttribute("aria-expanded", String(open));
+  replaceChildren(
+    root,
+    topBar(ctx, "sessions"),
+    h(
+      "main",
+      { class: "content" },
+      h("div", { class: "heading" }, h("h1", {}, "Sessions"), newButton),
+      error.el,
+      form.el,
+      list,
+      empty,
+    ),
+  );
+
+  const rows = new Map<string, SessionRow>();
+  let timer: number | undefined;
+  let disposed = false;
+  let loaded = false;
+
+  async function refresh(): Promise<void> {
+    window.clearTimeout(timer);
+    try {
+      const sessions = await ctx.api.listSessions();
+      if (disposed) return;
+      render(sessions);
+      if (error.el.dataset["source"] === "poll") error.show("");
+    } catch (e) {
+      if (disposed) return;
+      if (e instanceof ApiError && e.status === 401) return; // the app shows the sign-in page
+      error.show(e instanceof Error ? e.message : String(e));
+      error.el.dataset["source"] = "poll";
+    }
+    if (!disposed) timer = window.setTimeout(() => void refresh(), POLL_MS);
+  }
+
+  function render(sessions: Session[]): void {
+    loaded = true;
+    const seen = new Set<string>();
+    // Newest first, like a shell history.
+    const sorted = [...sessions].sort((a, b) => String(b.createdAt ?? "").localeCompare(String(a.createdAt ?? "")));
+    let previous: Element | null = null;
+    for (const session of sorted) {
+      seen.add(session.id);
+      let row = rows.get(session.id);
+      if (!row) {
+        row = new SessionRow(session, act);
+        rows.set(session.id, row);
+      }
+      row.update(session);
+      const expected: Element | null = previous ? previous.nextElementSibling : list.firstElementChild;
+      if (expected !== row.el) list.insertBefore(row.el, expected);
+      previous = row.el;
+    }
+    for (const [id, row] of rows) {
+      if (!seen.has(id)) {
+        row.el.remove();
+        rows.delete(id);
+      }
+    }
+    empty.hidden = !loaded || sessions.length > 0;
+  }
+
+  async function act(session: Session): Promise<void> {
+    try {
+      await ctx.api.deleteSession(session.id);
+      error.show("");
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404)) {
+        error.show(e instanceof Error ? e.message : String(e));
+        delete error.el.dataset["source"];
+      }
+    }
+    await refresh();
+  }
+
+  void refresh();
+  return {
+    dispose(): void {
+      disposed = true;
+      window.clearTimeout(timer);
+    },
+  };
+}
+
+class SessionRow {
+  readonly el: HTMLLIElement;
+  private title: HTMLAnchorElement;
+  private badge: HTMLElement;
+  private command: HTMLElement;
+  private size: HTMLElement;
+  private clients: HTMLElement;
+  private started: HTMLElement;
+  private cwd: HTMLElement;
+  private action: HTMLButtonElement;
+  private session: Session;
+
+  constructor(session: Session, act: (session: Session) => Promise<void>) {
+    this.session = session;
+    const href = `/sessions/${encodeURIComponent(session.id)}`;
+    const titleId = `session-title-${session.id}`;
+    this.title = h("a", { href, class: "card-title", id: titleId });
+    this.badge = h("span", { class: "badge" });
+    this.command = h("code", { class: "command" });
+    this.size = h("dd", {});
+    this.clients = h("dd", {});
+    this.started = h("dd", {});
+    this.cwd = h("dd", { class: "path" });
+    // "Kill" of *which* session, for screen readers: the button is described by the title.
+    this.action = h("button", { type: "button", class: "danger", "aria-describedby": titleId });
+    this.action.addEventListener("click", () => {
+      this.action.disabled = true;
+      void act(this.session).finally(() => {
+        this.action.disabled = false;
+      });
+    });
+    const item = (label: string, value: HTMLElement): HTMLElement => h("div", {}, h("dt", {}, label), value);
+    this.el = h(
+      "li",
+      { class: "card session", "data-id": session.id },
+      h("div", { class: "card-head" }, this.title, this.badge),
+      this.command,
+      h(
+        "dl",
+        { class: "meta" },
+        item("Size", this.size),
+        item("Clients", this.clients),
+        item("Started", this.started),
+        item("Directory", this.cwd),
+      ),
+      h("div", { class: "actions" }, h("a", { href, class: "button", "aria-describedby": titleId }, "Open"), this.action),
+    );
+  }
+
+  update(session: Session): void {
+    this.session = session;
+    const running = session.status === "running";
+    setText(this.title, sessionTitle(session));
+    setText(this.badge, sessionStatus(session));
+    this.badge.className = `badge ${running ? "running" : "exited"}`;
+    this.el.dataset["status"] = session.status;
+    setText(this.command, commandLine(session.command, session.args));
+    setText(this.size, `${session.cols}×${session.rows}`);
+    setText(this.clients, String(session.clients));
+    setText(this.started, relativeTime(session.createdAt));
+    setText(this.cwd, session.cwd || "—");
+    setText(this.action, running ? "Kill" : "Delete");
+    this.action.title = running ? "End the process and remove the session" : "Remove the session from the list";
+  }
+}
+
+interface NewSessionForm {
+  el: HTMLFormElement;
+  toggle(): void;
+  onToggle: (open: boolean) => void;
+}
+
+function newSessionForm(ctx: AppContext, showError: (message: string) => void): NewSessionForm {
+  const field = (id: string, label: string, placeholder: string, autocomplete = "off"): [HTMLElement, HTMLInputElement] => {
+    const input = h("input", { id, name: id, type: "text", placeholder, autocomplete, spellcheck: "false", autocapitalize: "off" });
+    return [h("div", { class: "field" }, h("label", { for: id }, label), input), input];
+  };
+  const [commandField, command] = field("new-command", "Command", "default shell");
+  const [cwdField, cwd] = field("new-cwd", "Working directory", "home folder");
+  const [nameField, name] = field("new-name", "Name", "optional");
+  const create = h("button", { type: "submit", class: "primary" }, "Create");
+  const cancel = h("button", { type: "button" }, "Cancel");
+  const el = h(
+    "form",
+    { id: "new-session", class: "card new-session", hidden: true, "aria-label": "New session" },
+    commandField,
+    cwdField,
+    nameField,
+    h("div", { class: "actions" }, create, cancel),
+  );
+  const result: NewSessionForm = {
+    el,
+    toggle(): void {
+      el.hidden = !el.hidden;
+      result.onToggle(!el.hidden);
+      if (!el.hidden) command.focus();
+    },
+    onToggle: () => undefined,
+  };
+  cancel.addEventListener("click", () => result.toggle());
+  el.addEventListener("submit", (event) => {
+    event.preventDefault();
+    create.disabled = true;
+    const body = newSessionBody(command.value, cwd.value, name.value, guessSize());
+    ctx.api
+      .createSession(body)
+      .then((session) => {
+        showError("");
+        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`);
+      })
+      .catch((e: unknown) => {
+        if (!(e instanceof ApiError && e.status === 401)) showError(e instanceof Error ? e.message : String(e));
+      })
+      .finally(() => {
+        create.disabled = false;
+      });
+  });
+  return result;
+}

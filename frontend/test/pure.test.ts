@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { backoffDelay, closeOutcome } from "../src/connection";
+import { bytes, commandLine, commandString, duration, relativeTime, toDate } from "../src/format";
+import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
+import { arrowSequence, withCtrl } from "../src/keys";
+import { parseRoute } from "../src/router";
+import { newSessionBody } from "../src/sessions-page";
+import { jwtClaims, tokensFromResponse } from "../src/token-store";
+
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+function concat(...buffers: ArrayBuffer[]): ArrayBuffer {
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out.buffer;
+}
+
+test("a frame round-trips, multi-byte characters included", () => {
+  const frames = decodeFrames(encodeFrame("héllo ✓ 🚀"));
+  assert.equal(frames.length, 1);
+  assert.equal(text(frames[0]!), "héllo ✓ 🚀");
+});
+
+test("an empty payload is a valid frame", () => {
+  const frames = decodeFrames(encodeFrame(""));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.length, 0);
+});
+
+test("frames back to back are all decoded", () => {
+  const frames = decodeFrames(concat(encodeFrame("a"), encodeFrame("bc")));
+  assert.deepEqual(frames.map(text), ["a", "bc"]);
+});
+
+test("malformed frames are rejected", () => {
+  assert.throws(() => decodeFrames(new ArrayBuffer(0)), FrameError);
+  assert.throws(() => decodeFrames(new Uint8Array([0xbf, 0, 0]).buffer), /truncated/);
+  assert.throws(() => decodeFrames(new Uint8Array([0x00, 0, 0, 0, 0]).buffer), /magic/);
+  assert.throws(() => decodeFrames(new Uint8Array([0xbf, 0, 0, 0, 5, 65]).buffer), /declares 5 bytes/);
+  // The length is big-endian: 0x00000100 = 256, not 1.
+  assert.throws(() => decodeFrames(new Uint8Array([0xbf, 0, 0, 1, 0, 65]).buffer), /declares 256/);
+});
+
+test("close codes: retry only what may recover", () => {
+  assert.deepEqual(closeOutcome(1000, "", 3), { kind: "ended", exitCode: 3, reason: "" });
+  assert.deepEqual(closeOutcome(1000, "session not found", null), {
+    kind: "ended",
+    exitCode: null,
+    reason: "session not found",
+  });
+  assert.deepEqual(closeOutcome(1008, "bad token", null), { kind: "unauthorized", reason: "bad token" });
+  assert.deepEqual(closeOutcome(1003, "bad json", null), { kind: "protocol-error", reason: "bad json" });
+  for (const code of [1001, 1006, 1011, 1012, 4000]) assert.equal(closeOutcome(code, "", null), "retry");
+});
+
+test("backoff doubles from 0.5 s to at most 10 s", () => {
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 50].map(backoffDelay), [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+});
+
+test("sticky Ctrl turns keys into control characters", () => {
+  assert.equal(withCtrl("c"), "\x03");
+  assert.equal(withCtrl("C"), "\x03");
+  assert.equal(withCtrl("a"), "\x01");
+  assert.equal(withCtrl("["), "\x1b");
+  assert.equal(withCtrl("\\"), "\x1c");
+  assert.equal(withCtrl(" "), "\x00");
+  assert.equal(withCtrl("?"), "\x7f");
+  assert.equal(withCtrl("1"), "1");
+  assert.equal(withCtrl("\x1b[A"), "\x1b[1;5A");
+  assert.equal(withCtrl("\x1bOD"), "\x1b[1;5D");
+  assert.equal(withCtrl("hello"), "hello"); // a paste is not a key
+  assert.equal(arrowSequence("A", false), "\x1b[A");
+  assert.equal(arrowSequence("A", true), "\x1bOA");
+});
+
+test("routes", () => {
+  assert.deepEqual(parseRoute("/"), { page: "sessions" });
+  assert.deepEqual(parseRoute("/recordings/"), { page: "recordings" });
+  assert.deepEqual(parseRoute("/sessions/abc-1"), { page: "terminal", id: "abc-1" });
+  assert.deepEqual(parseRoute("/sessions/a%20b"), { page: "terminal", id: "a b" });
+  assert.deepEqual(parseRoute("/sessions/%E0"), { page: "not-found" });
+  assert.deepEqual(parseRoute("/nope"), { page: "not-found" });
+});
+
+test("the form's command line goes to /bin/sh -c", () => {
+  assert.deepEqual(newSessionBody("", "", "", null), {});
+  assert.deepEqual(newSessionBody("  ls -la | wc -l ", " /tmp ", "x", { cols: 100, rows: 30 }), {
+    command: "/bin/sh",
+    args: ["-c", "ls -la | wc -l"],
+    cwd: "/tmp",
+    name: "x",
+    cols: 100,
+    rows: 30,
+  });
+  assert.equal(commandLine("/bin/sh", ["-c", "ls | wc"]), "ls | wc");
+  assert.equal(commandLine("vim", ["my file.txt"]), "vim 'my file.txt'");
+  assert.equal(commandString("/bin/sh -c 'ls | wc'"), "ls | wc");
+  assert.equal(commandString("/bin/sh -c ls"), "ls");
+  assert.equal(commandString("vim notes.txt"), "vim notes.txt");
+});
+
+test("formatting", () => {
+  assert.equal(duration(75), "1:15");
+  assert.equal(duration(3725), "1:02:05");
+  assert.equal(duration(null), "—");
+  assert.equal(bytes(100), "100 B");
+  assert.equal(bytes(2048), "2.0 KiB");
+  const now = Date.parse("2024-01-01T00:10:00Z");
+  assert.equal(relativeTime("2024-01-01T00:05:00Z", now), "5 min ago");
+  assert.equal(relativeTime(now / 1000 - 30, now), "30 s ago");
+  assert.equal(toDate("not a date"), null);
+});
+
+function jwt(payload: object): string {
+  const part = (o: object): string => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${part({ alg: "HS256", typ: "JWT" })}.${part(payload)}.sig`;
+}
+
+test("JWT claims and token expiry", () => {
+  assert.deepEqual(jwtClaims(jwt({ sub: "me", exp: 1700000000, sessionId: "s1" })), {
+    sub: "me",
+    exp: 1700000000,
+    sessionId: "s1",
+  });
+  assert.equal(jwtClaims("not-a-jwt"), null);
+  const tokens = tokensFromResponse({ accessToken: jwt({ sub: "me" }), refreshToken: "r", expiresIn: 900 }, 1000);
+  assert.deepEqual(tokens, { accessToken: tokens.accessToken, refreshToken: "r", expiresAt: 901000, sessionId: null });
+});

@@ -1,0 +1,158 @@
+"""Signing in: the password form, the server's login URL, and share links scoped to a session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import create_session, expect, screenshot, status, terminal, type_line
+from tests.conftest import UNIT, RunningServer, start_server
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path) -> Iterator[RunningServer]:
+    srv = start_server(tmp_path / "home", env={"VIBETUNNEL_PASSWORD": PASSWORD})
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def access_token(srv: RunningServer) -> str:
+    with srv.client() as client:
+        r = client.post("/api/auth/login", json={"password": PASSWORD})
+        assert r.status_code == 200, r.text
+        token: str = r.json()["accessToken"]
+        return token
+
+
+def share_token(srv: RunningServer, session_id: str) -> str:
+    env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
+    out = subprocess.run(
+        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=20 * UNIT,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_sign_in_with_password(auth_server: RunningServer, page: Any) -> None:
+    page.goto(auth_server.url)
+    password = page.get_by_label("Password")
+    expect(password).to_be_visible()
+    screenshot(page, "signin")
+
+    password.fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sessions")).to_have_count(0)
+
+    password.fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    expect(page.get_by_role("button", name="New session")).to_be_visible()
+
+    # The tab stays signed in across reloads, and can open a terminal.
+    page.reload()
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    page.get_by_role("button", name="New session").click()
+    page.get_by_label("Command").fill("/bin/sh")
+    page.get_by_role("button", name="Create").click()
+    expect(status(page)).to_have_text("Connected")
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo signed-$((2*4))")
+    expect(terminal(page)).to_contain_text("signed-8")
+
+    page.get_by_role("link", name="Back to sessions").click()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("Password")).to_be_visible()
+
+
+def test_login_url_signs_in_and_leaves_the_address_bar(
+    auth_server: RunningServer, page: Any
+) -> None:
+    assert auth_server.login_url is not None
+    page.goto(auth_server.login_url)
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    assert "login=" not in page.url
+
+
+def test_share_link_opens_only_its_session(auth_server: RunningServer, page: Any) -> None:
+    with auth_server.client(access_token(auth_server)) as api:
+        shared = create_session(api, name="shared")
+        other = create_session(api, name="private")
+    token = share_token(auth_server, shared["id"])
+
+    page.goto(f"{auth_server.url}/sessions/{shared['id']}?token={token}")
+    expect(status(page)).to_have_text("Connected")
+    assert "token=" not in page.url
+    # A share link shows just its terminal: no way to the list.
+    expect(page.get_by_role("link", name="Back to sessions")).to_have_count(0)
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo shared-$((5+6))")
+    expect(terminal(page)).to_contain_text("shared-11")
+
+    page.goto(f"{auth_server.url}/sessions/{other['id']}")
+    expect(page.get_by_role("alert")).to_contain_text("Access refused")
+    expect(page.get_by_label("Password")).to_be_visible()
+    expect(page.locator(".xterm-rows")).to_have_count(0)
+
+    # The list is not shown either: the app goes back to the one shared session.
+    page.goto(auth_server.url)
+    expect(page).to_have_url(f"{auth_server.url}/sessions/{shared['id']}")
+    expect(status(page)).to_have_text("Connected")
+
+
+def test_share_link_for_another_session_is_refused_by_the_server(
+    auth_server: RunningServer, page: Any
+) -> None:
+    """Even a client that ignores the token's claim gets nothing: the socket closes 1008."""
+    with auth_server.client(access_token(auth_server)) as api:
+        shared = create_session(api, name="shared")
+        other = create_session(api, name="private")
+    token = share_token(auth_server, shared["id"])
+    # Bypass the app's own check by storing the token without its claim being read.
+    page.goto(f"{auth_server.url}/sessions/{other['id']}?token={token}")
+    expect(page.get_by_role("alert")).to_contain_text("Access refused")
+    expect(page.get_by_label("Password")).to_be_visible()
+
+
+def test_expiring_token_is_refreshed_and_rotated(auth_server: RunningServer, page: Any) -> None:
+    page.goto(auth_server.url)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+
+    read = "() => JSON.parse(sessionStorage.getItem('vibetunnel.tokens'))"
+    before = page.evaluate(read)
+    assert before["refreshToken"] and before["expiresAt"] > 0
+    # Pretend the access token is about to expire: the next request renews it first.
+    page.evaluate(
+        "() => { const t = JSON.parse(sessionStorage.getItem('vibetunnel.tokens'));"
+        " t.expiresAt = Date.now() + 1000;"
+        " sessionStorage.setItem('vibetunnel.tokens', JSON.stringify(t)); }"
+    )
+    page.reload()
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    page.wait_for_function(
+        "old => JSON.parse(sessionStorage.getItem('vibetunnel.tokens')).refreshToken !== old",
+        arg=before["refreshToken"],
+    )
+    after = page.evaluate(read)
+    assert after["expiresAt"] > before["expiresAt"] - 5000
+    expect(page.get_by_label("Password")).to_have_count(0)
+    # The refresh token rotated: the old one is spent.
+    with auth_server.client() as client:
+        r = client.post("/api/auth/refresh", json={"refreshToken": before["refreshToken"]})
+        assert r.status_code == 401

@@ -1,0 +1,55 @@
+"""The terminal's socket when the connection drops while the session lives on.
+
+Playwright sits between the page and the server (route_web_socket), so the test can drop the
+connection while the real server keeps the session alive. (Broken frames and the close-code
+policy are unit-tested in frontend/test/.)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.browser.conftest import (
+    create_session,
+    expect,
+    open_terminal,
+    status,
+    terminal,
+    type_line,
+)
+from tests.conftest import RunningServer
+
+SOCKET = re.compile(r"/api/sessions/[^/]+/ws(\?|$)")
+
+
+def proxied(page: Any) -> list[Any]:
+    """Route the page's sockets through Playwright; returns the routes, newest last."""
+    routes: list[Any] = []
+
+    def handler(route: Any) -> None:
+        route.connect_to_server()  # forward both ways, unchanged
+        routes.append(route)
+
+    page.route_web_socket(SOCKET, handler)
+    return routes
+
+
+def test_reconnects_after_a_dropped_connection(server: RunningServer, page: Any) -> None:
+    routes = proxied(page)
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "echo before-$((1+1))")
+    expect(terminal(page)).to_contain_text("before-2")
+
+    routes[-1].close(code=1011, reason="test: server fault")
+    expect(status(page)).to_contain_text("reconnecting")
+    expect(status(page)).to_have_text("Connected")
+    assert len(routes) == 2
+    # The server replays the screen, and the page reset the terminal first: no duplicates.
+    expect(terminal(page)).to_contain_text("before-2")
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo after-$((2+2))")
+    expect(terminal(page)).to_contain_text("after-4")
+    assert terminal(page).inner_text().count("before-2") == 1

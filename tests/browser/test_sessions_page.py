@@ -1,0 +1,119 @@
+"""The session list and the terminal page against a real server (--no-auth)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tests.browser.conftest import (
+    MS,
+    create_session,
+    expect,
+    open_terminal,
+    screenshot,
+    status,
+    terminal,
+    type_line,
+)
+from tests.conftest import UNIT, RunningServer, wait_until
+
+
+def test_create_from_form_type_and_kill(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        create_session(api, args=["-c", "sleep 300"], name="build-watch")
+        done = create_session(api, args=["-c", "exit 3"], name="finished-job")
+        wait_until(lambda: api.get(f"/api/sessions/{done['id']}").json()["status"] == "exited")
+
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    page.get_by_role("button", name="New session").click()
+    page.get_by_label("Command").fill("/bin/sh")
+    page.get_by_label("Name").fill("demo shell")
+    page.get_by_role("button", name="Create").click()
+
+    expect(page).to_have_url(re.compile(r"/sessions/[0-9a-f-]+$"))
+    expect(status(page)).to_have_text("Connected")
+    session_id = page.url.rsplit("/", 1)[1]
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo hello-$((6*7))")
+    expect(terminal(page)).to_contain_text("hello-42")
+    expect(page).to_have_title(re.compile("demo shell"))
+    screenshot(page, "terminal")
+
+    page.get_by_role("link", name="Back to sessions").click()
+    card = page.locator(f"li[data-id='{session_id}']")
+    expect(card).to_contain_text("demo shell")
+    expect(card).to_contain_text("running")
+    exited = page.locator("li.card", has_text="finished-job")
+    expect(exited).to_contain_text("exited (code 3)")
+    expect(exited.get_by_role("button", name="Delete")).to_be_visible()
+    screenshot(page, "sessions")
+
+    card.get_by_role("button", name="Kill").click()
+    expect(card).to_have_count(0)
+    with server.client() as api:
+        assert api.get(f"/api/sessions/{session_id}").status_code == 404
+    exited.get_by_role("button", name="Delete").click()
+    expect(exited).to_have_count(0)
+
+
+def test_form_shows_server_error(server: RunningServer, page: Any) -> None:
+    page.goto(server.url)
+    page.get_by_role("button", name="New session").click()
+    page.get_by_label("Working directory").fill("/no/such/folder")
+    page.get_by_role("button", name="Create").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_be_visible()
+    expect(alert).not_to_have_text("")
+    expect(page).to_have_url(server.url + "/")
+
+
+def test_window_resize_resizes_the_pty(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+        open_terminal(page, server, session["id"])
+
+        def size_other_than(old: tuple[int, int]) -> tuple[int, int] | None:
+            s = api.get(f"/api/sessions/{session['id']}").json()
+            size: tuple[int, int] = (s["cols"], s["rows"])
+            return size if size != old else None
+
+        # The page fits the terminal to the window and tells the server right after connecting.
+        first = wait_until(lambda: size_other_than((80, 24)), 5 * UNIT, "the first resize")
+        page.set_viewport_size({"width": 700, "height": 500})
+        assert first is not None
+        second = wait_until(lambda: size_other_than(first), 5 * UNIT, "the window's resize")
+        assert first is not None and second is not None
+        assert second[0] < first[0] and second[1] < first[1]
+
+    type_line(page, "stty size")
+    expect(terminal(page)).to_contain_text(f"{second[1]} {second[0]}")
+
+
+def test_reconnects_after_server_restart(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "echo before-$((1+1))")
+    expect(terminal(page)).to_contain_text("before-2")
+
+    server.stop()
+    expect(status(page)).to_contain_text("reconnecting")
+    server.start()
+    # Sessions live in the server's memory: after a restart the page must say so plainly
+    # (or, should the server ever keep sessions, simply be connected again).
+    expect(status(page)).to_have_text(re.compile("Connected|Session not found"), timeout=15 * MS)
+    expect(page.get_by_role("link", name="Back to sessions")).to_be_visible()
+
+
+def test_ended_session_shows_exit_code(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "exit 7")
+    expect(status(page)).to_have_text("Session ended with exit code 7")
+
+
+def test_unknown_session(server: RunningServer, page: Any) -> None:
+    page.goto(f"{server.url}/sessions/00000000-0000-4000-8000-000000000000")
+    expect(status(page)).to_contain_text("Session not found")
