@@ -1,0 +1,194 @@
+"""The host WebSocket /api/host: a `vt` process registers its session and streams it.
+
+The route has accepted the socket and checked the token. vt registers (id, command, size,
+the screen so far), then streams output frames and finally its exit. Browser input, resizes
+and DELETE's signals go back to vt through the session's RemotePty. The server records
+nothing itself: vt writes the .cast file; the server only keeps the recording index in step.
+
+If the link drops without an exit (vt died, or the connection broke) the session is
+forgotten and its browser clients are closed with 1001: vt registers again when it can, and
+the clients reconnect to the same id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from vibetunnel.api.ws import close
+from vibetunnel.errors import Conflict, ProtocolError, RecordingNotFound, SessionNotFound
+from vibetunnel.pty.manager import SessionManager
+from vibetunnel.pty.remote import RemotePty
+from vibetunnel.pty.session import Session
+from vibetunnel.recording.index import RecordingIndex, iso
+from vibetunnel.recording.recorder import Recordings
+from vibetunnel.vt import messages
+from vibetunnel.vt.messages import Exit, Register
+
+log = logging.getLogger("vibetunnel.host")
+
+REGISTER_TIMEOUT = 10.0
+"""Seconds vt has to send its register message after connecting."""
+
+
+class _Ended(Exception):
+    """vt sent its exit message: close 1000."""
+
+
+async def serve_host(
+    ws: WebSocket, manager: SessionManager, index: RecordingIndex | Recordings | None
+) -> None:
+    """Serve one vt link on an accepted socket until vt exits or the link drops.
+
+    `index` is the recording index to keep in step (or the server's Recordings, whose index
+    is used); vt writes the .cast file itself.
+    """
+    recordings = index if isinstance(index, Recordings) else None
+    index = recordings.index if recordings is not None else index
+    assert not isinstance(index, Recordings)
+    try:
+        async with asyncio.timeout(REGISTER_TIMEOUT):
+            first = await ws.receive()
+        if first["type"] == "websocket.disconnect":
+            return
+        text = first.get("text")
+        if text is None:
+            raise ProtocolError("the first message must be a register text message")
+        reg = messages.parse_register(text)
+    except TimeoutError:
+        await close(ws, 1008, "no register message")
+        return
+    except ProtocolError as exc:
+        await close(ws, exc.close_code, exc.message)
+        return
+    remote = RemotePty(reg.pid)
+    session = _session(reg, remote)
+    _replace_stale_link(manager, reg.id)
+    try:
+        manager.adopt(session)
+    except Conflict as exc:
+        await close(ws, 1008, exc.message)
+        return
+    if reg.screen:
+        remote.feed(reg.screen.encode("utf-8"))
+    if recordings is not None:
+        recordings.active.add(reg.id)  # vt is writing it: not deletable meanwhile
+    if index is not None:
+        await _index(index.start, _entry(reg))
+    await _link(ws, session, remote, manager, index)
+    if recordings is not None and remote.returncode is not None:
+        recordings.active.discard(reg.id)
+
+
+def _session(reg: Register, remote: RemotePty) -> Session:
+    return Session(
+        id=reg.id,
+        name=reg.name,
+        command=reg.command,
+        args=reg.args,
+        cwd=reg.cwd,
+        cols=reg.cols,
+        rows=reg.rows,
+        process=remote,
+        recorder=None,  # vt writes the recording itself
+        created_at=reg.created_at,
+    )
+
+
+def _entry(reg: Register) -> dict[str, object]:
+    return {
+        "id": reg.id,
+        "name": reg.name,
+        "command": " ".join([reg.command, *reg.args]),
+        "cwd": reg.cwd,
+        "size": f"{reg.cols}x{reg.rows}",
+        "startedAt": iso(reg.created_at),
+        "endedAt": None,
+        "duration": None,
+        "exitCode": None,
+        "bytes": 0,
+    }
+
+
+def _replace_stale_link(manager: SessionManager, session_id: str) -> None:
+    """vt registers again while its old link is not yet seen as dropped: the new one wins."""
+    try:
+        old = manager.get(session_id)
+    except SessionNotFound:
+        return
+    if isinstance(old.process, RemotePty) and old.running and old.process.linked:
+        manager.forget(old)
+        old.process.unlink()
+
+
+async def _index(call: Callable[..., object], *args: object) -> None:
+    try:
+        await asyncio.to_thread(call, *args)
+    except RecordingNotFound:
+        pass
+    except (OSError, ValueError):
+        log.exception("recording index not updated")
+
+
+async def _link(
+    ws: WebSocket,
+    session: Session,
+    remote: RemotePty,
+    manager: SessionManager,
+    index: RecordingIndex | None,
+) -> None:
+    sender = asyncio.create_task(_send(ws, remote))
+    receiver = asyncio.create_task(_receive(ws, session, remote))
+    try:
+        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, receiver):
+            task.cancel()
+        await asyncio.gather(sender, receiver, return_exceptions=True)
+        if not remote.exited.is_set() or not remote.linked:
+            # Dropped without an exit: forget it; vt registers again when it can.
+            manager.forget(session)
+            remote.unlink()
+            session.shutdown_clients()
+    task = done.pop()
+    exc = None if task.cancelled() else task.exception()
+    if isinstance(exc, _Ended):
+        if index is not None:
+            await _index(index.finish, session.id, session.exit_code, time.time())
+        await close(ws, 1000, "session ended")
+    elif isinstance(exc, ProtocolError):
+        await close(ws, exc.close_code, exc.message)
+    elif task is sender and exc is None:
+        await close(ws, 1001, "replaced by a new registration")
+    elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
+        log.error("host link of session %s failed", session.id, exc_info=exc)
+        await close(ws, 1011, "internal error")
+
+
+async def _send(ws: WebSocket, remote: RemotePty) -> None:
+    while (message := await remote.next_message()) is not None:
+        await ws.send_text(message)
+
+
+async def _receive(ws: WebSocket, session: Session, remote: RemotePty) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        data = message.get("bytes")
+        if data is not None:
+            remote.feed(messages.parse_output(data))
+            continue
+        text = message.get("text")
+        if text is None:
+            raise ProtocolError("empty message")
+        msg = messages.parse_from_vt(text)
+        if isinstance(msg, Exit):
+            remote.finish(msg.code)
+            raise _Ended()
+        # vt's PTY has this size now (its own terminal, or a browser's resize echoed back).
+        session.cols, session.rows = msg.cols, msg.rows

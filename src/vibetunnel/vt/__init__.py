@@ -1,0 +1,1 @@
+"""`vt`: run a command in this terminal and share it through the local VibeTunnel server."""

@@ -1,0 +1,262 @@
+"""vt's link to the local server: find it, register, stream, and come back after a drop.
+
+The server says where it listens in `<home>/server.json` ({"url", "pid"}). No file, a dead
+pid or a refused connection all mean "no server": the link then tries again every `retry`
+seconds, forever, in the background. Only the very first failure is reported (one line);
+later reconnections are silent. Output produced while unlinked is not lost: it is in the
+screen snapshot of the next register message, and in the recording vt writes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, WebSocketException
+
+from vibetunnel.auth.secret import SecretError, load_or_create_secret
+from vibetunnel.auth.tokens import TokenService
+from vibetunnel.errors import ProtocolError
+from vibetunnel.protocol import frames
+from vibetunnel.vt import messages
+
+log = logging.getLogger("vibetunnel.vt")
+
+SERVER_FILE = "server.json"
+NOT_SHARED = (
+    "vt: no VibeTunnel server running: this session is recorded but not shared "
+    "(it will appear when the server starts)"
+)
+RETRY = 1.0
+"""Seconds between attempts to reach the server."""
+TOKEN_TTL = 3600.0
+MAX_FRAME = 64 * 1024
+REFUSED = (1003, 1008)
+"""Close codes of a server that will not take this session (bad token, bad message)."""
+OPEN_TIMEOUT = 5.0
+FINISH_TIMEOUT = 3.0
+"""Seconds vt waits, at exit, to hand its last output and exit code to the server."""
+
+
+def find_server(home: Path) -> str | None:
+    """The URL of the live server of `home`, or None (no server.json, or its pid is dead)."""
+    try:
+        info = json.loads((home / SERVER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict):
+        return None
+    url, pid = info.get("url"), info.get("pid")
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+        return None
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, someone else's: the connection attempt will tell
+    return url.rstrip("/")
+
+
+def token(home: Path) -> str | None:
+    """A fresh token signed with the local secret (ignored by a --no-auth server)."""
+    try:
+        return TokenService(load_or_create_secret(home)).issue("vt", ttl=TOKEN_TTL)
+    except (OSError, SecretError, ValueError) as exc:
+        log.debug("no token: %s", exc)
+        return None
+
+
+def host_url(server_url: str, tok: str | None) -> str:
+    """The host WebSocket URL of a server's http(s) URL."""
+    scheme, rest = server_url.split("://", 1)
+    url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{messages.HOST_PATH}"
+    return f"{url}?token={quote(tok, safe='')}" if tok else url
+
+
+class Link:
+    """The background connection of one vt session to the server, re-made after every drop."""
+
+    def __init__(
+        self,
+        home: Path,
+        register: Callable[[], messages.Register],
+        handle: Callable[[messages.FromServer], None],
+        notice: Callable[[str], None],
+        *,
+        retry: float = RETRY,
+    ) -> None:
+        self.home = home
+        self._register = register
+        self._handle = handle
+        self._notice = notice
+        self.retry = retry
+        self.connected = False
+        """True while registered with a server (output is then streamed)."""
+        self.registrations = 0
+        self._ws: ClientConnection | None = None
+        self._pending = bytearray()
+        self._texts: list[str] = []
+        self._wakeup = asyncio.Event()
+        self._exit_code: int | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    # -- from the relay ---------------------------------------------------------------------
+
+    def output(self, data: bytes) -> None:
+        """Whole UTF-8 output of the program: streamed when linked, else dropped (it is in the
+        screen snapshot the next registration sends)."""
+        if self.connected and data:
+            self._pending += data
+            self._wakeup.set()
+
+    def resized(self, cols: int, rows: int) -> None:
+        """The PTY has a new size: tell the server, so it lists the right one."""
+        if self.connected:
+            self._texts.append(messages.resize_message(cols, rows))
+            self._wakeup.set()
+
+    async def finish(self, code: int, timeout: float = FINISH_TIMEOUT) -> None:
+        """The program ended: send what is pending and the exit code, then close the link."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._exit_code = code
+        self._wakeup.set()
+        if self.connected:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(task)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # -- the connection loop ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        first = True
+        refused = False
+        while self._exit_code is None:
+            ws = await self._connect()
+            if ws is None:
+                if first:
+                    self._notice(NOT_SHARED)
+            else:
+                try:
+                    await self._serve(ws)
+                except (OSError, ConnectionClosed, WebSocketException) as exc:
+                    log.debug("link dropped: %s", exc)
+                except Exception:
+                    log.exception("vt: server link failed; trying again")
+                finally:
+                    self.connected = False
+                    self._pending.clear()
+                    self._texts.clear()
+                    await ws.close()
+                if ws.close_code in REFUSED and not refused:
+                    refused = True  # say it once: the retries are silent
+                    self._notice(
+                        f"vt: the server refused this session ({ws.close_reason or ws.close_code})"
+                        ": it is recorded but not shared"
+                    )
+            first = False
+            if self._exit_code is None:
+                await asyncio.sleep(self.retry)
+
+    async def _connect(self) -> ClientConnection | None:
+        url = find_server(self.home)
+        if url is None:
+            return None
+        try:
+            return await connect(
+                host_url(url, token(self.home)),
+                max_size=16 * 1024 * 1024,
+                open_timeout=OPEN_TIMEOUT,
+                close_timeout=1.0,
+                proxy=None,
+                compression=None,
+            )
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            log.debug("cannot reach %s: %s", url, exc)
+            return None
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        # Snapshot and start collecting in one step: no output is both in the snapshot and
+        # streamed, and none falls between.
+        register = self._register()
+        self._pending.clear()
+        self._texts.clear()
+        self.connected = True
+        self.registrations += 1
+        await ws.send(register.encode())
+        sender = asyncio.create_task(self._send(ws))
+        receiver = asyncio.create_task(self._receive(ws))
+        try:
+            done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            await asyncio.gather(sender, receiver, return_exceptions=True)
+        for task in done:
+            exc = task.exception()
+            if isinstance(exc, ProtocolError):
+                await ws.close(1003, exc.message[:120])
+            elif exc is not None:
+                raise exc
+
+    async def _send(self, ws: ClientConnection) -> None:
+        while True:
+            while self._texts:
+                await ws.send(self._texts.pop(0))
+            if self._pending:
+                cut = frames.split_utf8(bytes(self._pending[: MAX_FRAME + 1]), MAX_FRAME)
+                chunk = bytes(self._pending[:cut])
+                del self._pending[:cut]
+                await ws.send(frames.encode(chunk))
+                continue
+            if self._exit_code is not None:
+                await ws.send(messages.exit_message(self._exit_code))
+                await ws.wait_closed()  # the server answers with close 1000
+                return
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for message in ws:
+            if isinstance(message, bytes):
+                raise ProtocolError("the server sent a binary message")
+            self._handle(messages.parse_from_server(message))
+
+
+def describe(sessions: Any) -> list[str]:
+    """Rows of `vt --list`: a header, then one line per session of GET /api/sessions."""
+    rows = [("ID", "NAME", "STATUS", "CLIENTS", "COMMAND")]
+    for s in sessions if isinstance(sessions, list) else []:
+        if not isinstance(s, dict):
+            continue
+        status = str(s.get("status", "?"))
+        if status == "exited" and s.get("exitCode") is not None:
+            status = f"exited ({s['exitCode']})"
+        args = s.get("args")
+        words = [s.get("command", ""), *(args if isinstance(args, list) else [])]
+        command = " ".join(str(a) for a in words)
+        clients = str(s.get("clients", 0))
+        rows.append((str(s.get("id", "")), str(s.get("name", "")), status, clients, command))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    ]

@@ -1,0 +1,224 @@
+"""The host link between `vt` and the server: pure encode and parse, no I/O.
+
+`vt` holds one WebSocket to `GET /api/host?token=...` per registration:
+
+    vt -> server   text   {"type":"register","id","name","command","args","cwd","cols","rows",
+                           "pid","createdAt","screen"}                       (first, once)
+                   binary one frame of protocol/frames.py: whole UTF-8 output
+                   text   {"type":"resize","cols","rows"}   the PTY's size changed
+                   text   {"type":"exit","code"}            (last; the server closes 1000)
+    server -> vt   text   {"type":"input","data"}           typed by a browser client
+                   text   {"type":"resize","cols","rows"}   a browser client resized
+                   text   {"type":"signal","signal"}        the staged kill of DELETE
+
+Every message is checked; anything else raises ProtocolError (the receiver closes with 1003).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from vibetunnel.errors import ProtocolError
+from vibetunnel.protocol import frames
+from vibetunnel.protocol.messages import Input, Resize, check_size
+from vibetunnel.recording.index import ID_PATTERN
+
+HOST_PATH = "/api/host"
+SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGKILL})
+"""Signals the server may ask vt to send to its program."""
+MAX_SCREEN = 4 * 1024 * 1024
+"""Characters of screen snapshot in a register message (ScreenBuffer keeps at most 1 MiB)."""
+MAX_TEXT = 4096
+"""Characters of a name, command, argument or folder."""
+MAX_ARGS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """vt's first message: the session as the server should list it, and its screen so far."""
+
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    pid: int
+    created_at: float
+    screen: str
+
+    def encode(self) -> str:
+        return json.dumps(
+            {
+                "type": "register",
+                "id": self.id,
+                "name": self.name,
+                "command": self.command,
+                "args": self.args,
+                "cwd": self.cwd,
+                "cols": self.cols,
+                "rows": self.rows,
+                "pid": self.pid,
+                "createdAt": self.created_at,
+                "screen": self.screen,
+            },
+            ensure_ascii=False,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """The program ended with this code (128 + N for signal N)."""
+
+    code: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Send this signal to the program."""
+
+    signal: int
+
+
+FromVt = Register | Resize | Exit
+FromServer = Input | Resize | Signal
+
+
+# -- encoders ---------------------------------------------------------------------------------
+
+
+def resize_message(cols: int, rows: int) -> str:
+    return json.dumps({"type": "resize", "cols": cols, "rows": rows})
+
+
+def exit_message(code: int) -> str:
+    return json.dumps({"type": "exit", "code": code})
+
+
+def input_message(data: str) -> str:
+    return json.dumps({"type": "input", "data": data}, ensure_ascii=False)
+
+
+def signal_message(sig: int) -> str:
+    return json.dumps({"type": "signal", "signal": int(sig)})
+
+
+# -- parsers ----------------------------------------------------------------------------------
+
+
+def _object(text: str) -> tuple[str, dict[str, Any]]:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError("message is not valid JSON") from exc
+    if not isinstance(obj, dict):
+        raise ProtocolError("message must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("message type must be a string")
+    return kind, obj
+
+
+def _int(obj: dict[str, Any], name: str, low: int, high: int) -> int:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise ProtocolError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _str(obj: dict[str, Any], name: str, limit: int = MAX_TEXT, empty: bool = True) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str):
+        raise ProtocolError(f"{name} must be a string")
+    if len(value) > limit:
+        raise ProtocolError(f"{name} is longer than {limit} characters")
+    if not empty and not value:
+        raise ProtocolError(f"{name} must not be empty")
+    return value
+
+
+def _unknown(kind: str) -> ProtocolError:
+    return ProtocolError(f"unknown message type {kind[:40]!r}")
+
+
+def parse_register(text: str) -> Register:
+    kind, obj = _object(text)
+    if kind != "register":
+        raise ProtocolError(f"the first message must be register, not {kind[:40]!r}")
+    session_id = _str(obj, "id", 128, empty=False)
+    if not ID_PATTERN.fullmatch(session_id):
+        raise ProtocolError("id must be letters, digits, '-' and '_'")
+    args = obj.get("args")
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ProtocolError("args must be a list of strings")
+    if len(args) > MAX_ARGS or any(len(a) > MAX_TEXT for a in args):
+        raise ProtocolError("args too long")
+    created = obj.get("createdAt")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        raise ProtocolError("createdAt must be a number")
+    if not math.isfinite(created) or not 0 <= created < 1e11:
+        raise ProtocolError("createdAt must be a Unix time in seconds")
+    return Register(
+        id=session_id,
+        name=_str(obj, "name"),
+        command=_str(obj, "command", empty=False),
+        args=list(args),
+        cwd=_str(obj, "cwd"),
+        cols=check_size("cols", obj.get("cols")),
+        rows=check_size("rows", obj.get("rows")),
+        pid=_int(obj, "pid", 1, 2**31 - 1),
+        created_at=float(created),
+        screen=_str(obj, "screen", MAX_SCREEN),
+    )
+
+
+def parse_from_vt(text: str) -> Resize | Exit:
+    """A text message of vt after its register message."""
+    kind, obj = _object(text)
+    if kind == "resize":
+        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+    if kind == "exit":
+        return Exit(_int(obj, "code", 0, 255))
+    if kind == "register":
+        raise ProtocolError("already registered")
+    raise _unknown(kind)
+
+
+def parse_output(message: bytes) -> bytes:
+    """The output carried by one binary message of vt: exactly one frame of whole UTF-8."""
+    try:
+        data, rest = frames.decode(message)
+    except frames.FrameError as exc:
+        raise ProtocolError(f"bad output frame: {exc}") from None
+    if rest:
+        raise ProtocolError("one frame per message")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError("output frame is not valid UTF-8") from None
+    return data
+
+
+def parse_from_server(text: str) -> FromServer:
+    """A message of the server to vt."""
+    kind, obj = _object(text)
+    if kind == "input":
+        data = obj.get("data")
+        if not isinstance(data, str):
+            raise ProtocolError("input data must be a string")
+        return Input(data)
+    if kind == "resize":
+        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+    if kind == "signal":
+        sig = _int(obj, "signal", 1, 64)
+        if sig not in SIGNALS:
+            raise ProtocolError(f"signal {sig} is not one vt sends")
+        return Signal(sig)
+    raise _unknown(kind)
