@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright (sync API, plain `def` tests).
 
 Playwright's own browser download is not used: tests run against /usr/bin/chromium, or the
-browser named by $VIBETUNNEL_CHROMIUM, and are skipped when there is none.
+browser named by $VIBETUNNEL_CHROMIUM, and fail when there is none.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import playwright.sync_api as playwright_sync
 import pytest
 
 from tests.conftest import UNIT, RunningServer
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
 Browser = playwright_sync.Browser
 Page = playwright_sync.Page
 expect = playwright_sync.expect
@@ -39,12 +39,15 @@ WEB_INDEX = Path(__file__).resolve().parents[2] / "src" / "vibetunnel" / "web" /
 MS = 1000 * UNIT
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps its event loop running while it is open, which
+# would break the asyncio tests of other modules run after it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Failures, not skips: scripts/test.sh installs both, so a missing one is a broken setup.
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     if not WEB_INDEX.exists():
-        pytest.skip("the web app is not built: run `npm run build` in frontend/")
+        pytest.fail("the web app is not built: pip install -e . (or npm run build in frontend/)")
     with playwright_sync.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
