@@ -13,6 +13,8 @@ REPLAY_LIMIT = 1 << 20
 
 def last_clear(buf: bytes | bytearray, start: int = 0) -> int:
     """Index of the last clear sequence that begins at or after `start`, or -1."""
+    if buf.find(b"\x1b", start) < 0:  # plain text: one memchr instead of four searches
+        return -1
     found = -1
     for seq in CLEAR_SEQUENCES:
         i = buf.rfind(seq, start)

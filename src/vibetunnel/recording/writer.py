@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vibetunnel.recording.asciicast import event_line, header_line, resize_data
+from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +150,13 @@ def _take_batch(first: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
-    pending: dict[_FileState, list[str]] = {}
+    pending: dict[_FileState, list[bytes]] = {}
     flushes: list[threading.Event] = []
 
     def write_pending(state: _FileState) -> None:
         lines = pending.pop(state, None)
         if lines:
-            _write(state, "".join(lines).encode("utf-8"))
+            _write(state, b"".join(lines))
 
     for item in batch:
         op = item[0]
@@ -168,7 +168,7 @@ def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
                 # Never decreasing, whatever the clock or the calling thread did.
                 t = max(t, state.last_t)
                 state.last_t = t
-                pending.setdefault(state, []).append(event_line(t, kind, data))
+                pending.setdefault(state, []).append(event_bytes(t, kind, data))
             elif op == _OPEN:
                 _open(item[1])
             elif op == _CLOSE:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from vibetunnel.recording.asciicast import (
+    event_bytes,
     CastFormatError,
     event_line,
     header_line,
@@ -261,3 +262,15 @@ def test_valid_prefix_length_of_events_only() -> None:
     assert valid_prefix_length(events, header=False) == len(events)
     assert valid_prefix_length(events + b"[3.0, ", header=False) == len(events)
     assert valid_prefix_length(events) == 0  # the first line is no header
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["plain", "tab\t\x1b[31mred\x1b[0m\r\n", 'q"b\\', "é日本😀", "a\u2028b\u2029c\x85d", "\ud800x", ""],
+)
+def test_event_bytes_is_event_line_as_json(data: str) -> None:
+    # The fast encoder must mean exactly what the careful one means, on one line.
+    fast = event_bytes(1.5, "o", data)
+    assert fast.endswith(b"\n") and fast.count(b"\n") == 1
+    assert json.loads(fast) == json.loads(event_line(1.5, "o", data))
+    assert "\u2028" not in fast.decode("utf-8") and "\x85" not in fast.decode("utf-8")

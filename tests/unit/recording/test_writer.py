@@ -161,13 +161,13 @@ def test_real_clock_times_are_monotonic(cast: Path) -> None:
 
 def test_encoding_happens_in_the_writer_thread(cast: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     threads: set[str] = set()
-    real = asciicast.event_line
+    real = asciicast.event_bytes
 
-    def spy(t: float, kind: str, data: str) -> str:
+    def spy(t: float, kind: str, data: str) -> bytes:
         threads.add(threading.current_thread().name)
         return real(t, kind, data)
 
-    monkeypatch.setattr("vibetunnel.recording.writer.event_line", spy)
+    monkeypatch.setattr("vibetunnel.recording.writer.event_bytes", spy)
     w = new_writer(cast)
     w.output("x")
     w.close()
