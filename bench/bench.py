@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,78 @@ async def server_trickle(srv: RunningServer) -> float:
     return count / elapsed
 
 
+class VtSession:
+    """`vt COMMAND` in a PTY of ours (its local terminal, drained by a thread)."""
+
+    def __init__(self, srv: RunningServer, name: str, argv: list[str]) -> None:
+        self.master, slave = os.openpty()
+        env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
+        env.pop("VIBETUNNEL_SESSION_ID", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vibetunnel.cli.vt", "--name", name, *argv],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.drain = threading.Thread(target=bare_read_all, args=(self.master,), daemon=True)
+        self.drain.start()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait()
+        self.drain.join(5)
+        os.close(self.master)
+
+
+async def vt_session_id(api: httpx.AsyncClient, name: str) -> str:
+    async with asyncio.timeout(20):
+        while True:
+            for s in (await api.get("/api/sessions")).json():
+                if s["name"] == name and s["status"] == "running":
+                    return str(s["id"])
+            await asyncio.sleep(0.05)
+
+
+async def vt_throughput(srv: RunningServer, path: str, n: int) -> float:
+    vt = VtSession(srv, f"vt-tp-{n}", ["sh", "-c", f"stty -echo; read _; cat {path}"])
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as api:
+            sid = await vt_session_id(api, f"vt-tp-{n}")
+            async with websockets.connect(
+                f"{srv.ws_url}/api/sessions/{sid}/ws", max_size=None
+            ) as ws:
+                await ws.send(json.dumps({"type": "input", "data": "\n"}))
+                start = time.perf_counter()
+                total, _ = await read_until_exit(ws)
+                return total / (time.perf_counter() - start) / 1e6
+    finally:
+        vt.close()
+
+
+async def vt_echo(srv: RunningServer, samples: int) -> list[float]:
+    vt = VtSession(srv, "vt-echo", ["cat"])
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as api:
+            sid = await vt_session_id(api, "vt-echo")
+            async with websockets.connect(
+                f"{srv.ws_url}/api/sessions/{sid}/ws", max_size=None
+            ) as ws:
+                out = []
+                for _ in range(samples):
+                    t0 = time.perf_counter()
+                    await ws.send('{"type":"input","data":"a"}')
+                    while not isinstance(await ws.recv(), bytes):
+                        pass
+                    out.append(time.perf_counter() - t0)
+                return out
+    finally:
+        vt.close()
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -196,7 +269,7 @@ def main() -> None:
     ap.add_argument("--mb", type=int, default=64, help="MB of output for throughput")
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes for echo latency")
     ap.add_argument("--sessions", type=int, default=100, help="idle sessions for memory")
-    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds (median)")
+    ap.add_argument("--rounds", type=int, default=7, help="throughput rounds (median)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,6 +297,11 @@ def main() -> None:
             rows.append(("throughput, MB/s (recording on)", f"{rec_tp:.1f}", f"{bare_tp:.1f}"))
             rows.append(("throughput, MB/s (recording off)", f"{norec_tp:.1f}", f"{bare_tp:.1f}"))
 
+            vt_tp = statistics.median(
+                asyncio.run(vt_throughput(srv, str(data), i)) for i in range(args.rounds)
+            )
+            rows.append(("throughput via vt, MB/s", f"{vt_tp:.1f}", f"{bare_tp:.1f}"))
+
             bare_lat = bare_echo(args.echo)
             srv_lat = asyncio.run(server_echo(srv, args.echo))
             rows.append(
@@ -231,6 +309,13 @@ def main() -> None:
             )
             rows.append(
                 ("echo latency p99, ms", f"{ms(srv_lat, 0.99):.3f}", f"{ms(bare_lat, 0.99):.3f}")
+            )
+            vt_lat = asyncio.run(vt_echo(srv, args.echo))
+            rows.append(
+                ("echo via vt median, ms", f"{ms(vt_lat, 0.5):.3f}", f"{ms(bare_lat, 0.5):.3f}")
+            )
+            rows.append(
+                ("echo via vt p99, ms", f"{ms(vt_lat, 0.99):.3f}", f"{ms(bare_lat, 0.99):.3f}")
             )
 
             rows.append(
@@ -257,8 +342,13 @@ def main() -> None:
     print(f"{'':{width}}  {'server':>16}  {'bare PTY':>16}")
     for name, ours, bare in rows:
         print(f"{name:{width}}  {ours:>16}  {bare:>16}")
+    spread = ", ".join(
+        f"{name} {min(runs):.0f}-{max(runs):.0f}"
+        for name, runs in (("bare", bare_runs), ("on", rec_runs), ("off", norec_runs))
+    )
+    print(f"\nthroughput medians of {args.rounds} interleaved rounds; spread MB/s: {spread}")
     print(
-        f"\nthroughput ratio (recording on): {rec_tp / bare_tp:.0%} of bare; "
+        f"throughput ratio (recording on): {rec_tp / bare_tp:.0%} of bare; "
         f"recording costs {1 - rec_tp / norec_tp:.0%} against off"
     )
 
