@@ -134,26 +134,6 @@ def term() -> Iterator[Terminal]:
         t.close()
 
 
-@pytest.fixture(scope="module")
-def vt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One server for the tests that only add sessions (each names its own)."""
-    srv = start_server(tmp_path_factory.mktemp("home"), "--no-auth")
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[RunningServer]:
-    """A server for one test only (it stops and starts it)."""
-    srv = start_server(tmp_path / "home", "--no-auth")
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def sessions(server: RunningServer, token: str | None = None) -> list[dict[str, Any]]:
     with server.client(token) as api:
         r = api.get("/api/sessions")
@@ -181,15 +161,17 @@ def ws_url(server: RunningServer, sid: str, token: str | None = None) -> str:
 ECHO = 'echo "hello-$((6*7))"; while read -r line; do echo "got:$line"; done; exit 7'
 
 
-async def test_local_command_is_shared_both_ways(vt_server: RunningServer, term: Terminal) -> None:
+async def test_local_command_is_shared_both_ways(
+    shared_server: RunningServer, term: Terminal
+) -> None:
     before = term.stty()
-    term.run(["--name", "shared", "sh", "-c", ECHO], vt_env(vt_server.home))
+    term.run(["--name", "shared", "sh", "-c", ECHO], vt_env(shared_server.home))
     term.expect("hello-42")
     assert term.raw()
-    s = session_named(vt_server, "shared")
+    s = session_named(shared_server, "shared")
     assert (s["command"], s["args"], s["status"]) == ("sh", ["-c", ECHO], "running")
     assert (s["cols"], s["rows"]) == (100, 30)  # the local terminal's size
-    t = await TermClient.connect(ws_url(vt_server, s["id"]))
+    t = await TermClient.connect(ws_url(shared_server, s["id"]))
     await t.see("hello-42")
     await t.type("from-browser\r")
     term.expect("got:from-browser")  # reached the command as if typed locally
@@ -201,18 +183,18 @@ async def test_local_command_is_shared_both_ways(vt_server: RunningServer, term:
     assert await t.closed() == (1000, "session ended")
     assert t.messages[-1] == {"type": "exit", "code": 7}
     assert term.stty() == before
-    with vt_server.client() as api:
+    with shared_server.client() as api:
         listed = api.get(f"/api/sessions/{s['id']}").json()
     assert (listed["status"], listed["exitCode"]) == ("exited", 7)  # set before the close
     # vt recorded the session itself, once, and the server indexed it.
-    cast = (vt_server.home / "recordings" / f"{s['id']}.cast").read_text().splitlines()
+    cast = (shared_server.home / "recordings" / f"{s['id']}.cast").read_text().splitlines()
     header = json.loads(cast[0])
     assert (header["width"], header["height"], header["title"]) == (100, 30, "shared")
     output = "".join(e[2] for e in map(json.loads, cast[1:]) if e[1] == "o")
     assert "hello-42" in output and "got:from-browser" in output and "got:local" in output
 
     def indexed() -> dict[str, Any] | None:
-        with vt_server.client() as api:
+        with shared_server.client() as api:
             entries = api.get("/api/recordings").json()
         entry = next((e for e in entries if e["id"] == s["id"]), None)
         return entry if entry is not None and entry["exitCode"] == 7 else None
@@ -220,9 +202,11 @@ async def test_local_command_is_shared_both_ways(vt_server: RunningServer, term:
     wait_until(indexed, what="recording indexed with its exit code")
 
 
-async def test_exit_code_and_terminal_restored(vt_server: RunningServer, term: Terminal) -> None:
+async def test_exit_code_and_terminal_restored(
+    shared_server: RunningServer, term: Terminal
+) -> None:
     before = term.stty()
-    term.run(["sh", "-c", "echo started; read x; exit 42"], vt_env(vt_server.home))
+    term.run(["sh", "-c", "echo started; read x; exit 42"], vt_env(shared_server.home))
     term.expect("started")
     wait_until(term.raw, what="raw mode")
     assert term.stty() != before
@@ -231,9 +215,9 @@ async def test_exit_code_and_terminal_restored(vt_server: RunningServer, term: T
     assert term.stty() == before
 
 
-async def test_ctrl_c_of_the_program_restores(vt_server: RunningServer, term: Terminal) -> None:
+async def test_ctrl_c_of_the_program_restores(shared_server: RunningServer, term: Terminal) -> None:
     before = term.stty()
-    term.run(["sh", "-c", "echo ready; exec sleep 100"], vt_env(vt_server.home))
+    term.run(["sh", "-c", "echo ready; exec sleep 100"], vt_env(shared_server.home))
     term.expect("ready")
     term.type("\x03")  # raw mode: the byte goes to the program's PTY, which interrupts it
     assert term.wait() == 128 + signal.SIGINT
@@ -241,12 +225,14 @@ async def test_ctrl_c_of_the_program_restores(vt_server: RunningServer, term: Te
 
 
 async def test_sigterm_to_vt_restores_and_ends_the_program(
-    vt_server: RunningServer, term: Terminal
+    shared_server: RunningServer, term: Terminal
 ) -> None:
     before = term.stty()
-    term.run(["--name", "termed", "sh", "-c", "echo ready; exec sleep 100"], vt_env(vt_server.home))
+    term.run(
+        ["--name", "termed", "sh", "-c", "echo ready; exec sleep 100"], vt_env(shared_server.home)
+    )
     term.expect("ready")
-    session_named(vt_server, "termed")
+    session_named(shared_server, "termed")
     assert term.proc is not None
     term.proc.send_signal(signal.SIGTERM)
     assert term.wait() == 128 + signal.SIGTERM
@@ -254,33 +240,33 @@ async def test_sigterm_to_vt_restores_and_ends_the_program(
 
 
 async def test_delete_from_the_server_ends_the_program(
-    vt_server: RunningServer, term: Terminal
+    shared_server: RunningServer, term: Terminal
 ) -> None:
     before = term.stty()
     term.run(
-        ["--name", "deleted", "sh", "-c", "echo ready; exec sleep 100"], vt_env(vt_server.home)
+        ["--name", "deleted", "sh", "-c", "echo ready; exec sleep 100"], vt_env(shared_server.home)
     )
     term.expect("ready")
-    s = session_named(vt_server, "deleted")
-    with vt_server.client() as api:
+    s = session_named(shared_server, "deleted")
+    with shared_server.client() as api:
         assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
         assert api.get(f"/api/sessions/{s['id']}").status_code == 404
     assert term.wait() == 128 + signal.SIGHUP
     assert term.stty() == before
 
 
-async def test_resizes_latest_wins(vt_server: RunningServer, term: Terminal) -> None:
+async def test_resizes_latest_wins(shared_server: RunningServer, term: Terminal) -> None:
     script = "trap 'echo winch $(stty size)' WINCH; echo ready; while :; do sleep 0.05; done"
-    term.run(["--name", "sized", "sh", "-c", script], vt_env(vt_server.home))
+    term.run(["--name", "sized", "sh", "-c", script], vt_env(shared_server.home))
     term.expect("ready")
-    s = session_named(vt_server, "sized")
-    t = await TermClient.connect(ws_url(vt_server, s["id"]))
+    s = session_named(shared_server, "sized")
+    t = await TermClient.connect(ws_url(shared_server, s["id"]))
     await t.resize(120, 40)  # a browser resize
     term.expect("winch 40 120")
     set_size(term.slave, 90, 20)  # then the local terminal: SIGWINCH to vt
     term.expect("winch 20 90")
     wait_until(
-        lambda: next(x for x in sessions(vt_server) if x["id"] == s["id"])["cols"] == 90,
+        lambda: next(x for x in sessions(shared_server) if x["id"] == s["id"])["cols"] == 90,
         what="server sees the local size",
     )
     await t.resize(110, 35)  # and the browser again
@@ -290,23 +276,25 @@ async def test_resizes_latest_wins(vt_server: RunningServer, term: Terminal) -> 
     term.wait()
 
 
-async def test_nested_vt_is_refused(vt_server: RunningServer, term: Terminal) -> None:
+async def test_nested_vt_is_refused(shared_server: RunningServer, term: Terminal) -> None:
     inner = " ".join([*VT, "true"])
     script = f"echo outer; {inner}; echo nested-exit:$?"
-    term.run(["sh", "-c", script], vt_env(vt_server.home))
+    term.run(["sh", "-c", script], vt_env(shared_server.home))
     term.expect("nested-exit:1")
     assert "nested vt is not supported" in term.text
     assert "already inside VibeTunnel session" in term.text
     assert term.wait() == 0
 
 
-async def test_list(vt_server: RunningServer, term: Terminal) -> None:
-    term.run(["--name", "listed", "sh", "-c", "echo ready; exec sleep 100"], vt_env(vt_server.home))
+async def test_list(shared_server: RunningServer, term: Terminal) -> None:
+    term.run(
+        ["--name", "listed", "sh", "-c", "echo ready; exec sleep 100"], vt_env(shared_server.home)
+    )
     term.expect("ready")
-    s = session_named(vt_server, "listed")
+    s = session_named(shared_server, "listed")
     out = subprocess.run(
         [*VT, "--list"],
-        env=vt_env(vt_server.home),
+        env=vt_env(shared_server.home),
         capture_output=True,
         text=True,
         timeout=10 * UNIT,
@@ -395,23 +383,23 @@ async def test_no_server_then_server_starts(tmp_path: Path, term: Terminal) -> N
     assert "hello-42" in cast and "got:now-shared" in cast
 
 
-async def test_server_restart_in_the_middle(own_server: RunningServer, term: Terminal) -> None:
-    vt_server = own_server
-    term.run(["--name", "survivor", "sh", "-c", ECHO], vt_env(vt_server.home))
+async def test_server_restart_in_the_middle(server: RunningServer, term: Terminal) -> None:
+    shared_server = server
+    term.run(["--name", "survivor", "sh", "-c", ECHO], vt_env(shared_server.home))
     term.expect("hello-42")
-    s = session_named(vt_server, "survivor")
-    t = await TermClient.connect(ws_url(vt_server, s["id"]))
+    s = session_named(shared_server, "survivor")
+    t = await TermClient.connect(ws_url(shared_server, s["id"]))
     await t.type("first\r")
     await t.see("got:first")
-    vt_server.stop()
+    shared_server.stop()
     code, _ = await t.closed()
     assert code in (1001, 1012)  # the server went away: the browser reconnects
     term.type("while-down\r")  # the program keeps running in the local terminal
     term.expect("got:while-down")
-    vt_server.start()  # same port, same home
-    again = session_named(vt_server, "survivor")
+    shared_server.start()  # same port, same home
+    again = session_named(shared_server, "survivor")
     assert again["id"] == s["id"] and again["pid"] == s["pid"]
-    t2 = await TermClient.connect(ws_url(vt_server, s["id"]))
+    t2 = await TermClient.connect(ws_url(shared_server, s["id"]))
     await t2.see("got:while-down")
     assert "hello-42" in t2.output and "got:first" in t2.output
     await t2.type("second\r")
@@ -423,8 +411,8 @@ async def test_server_restart_in_the_middle(own_server: RunningServer, term: Ter
     assert NOT_SHARED not in term.text  # a reconnection is silent
 
 
-async def test_host_rejects_bad_messages(vt_server: RunningServer) -> None:
-    t = await TermClient.connect(f"{vt_server.ws_url}/api/host")
+async def test_host_rejects_bad_messages(shared_server: RunningServer) -> None:
+    t = await TermClient.connect(f"{shared_server.ws_url}/api/host")
     await t.send({"type": "input", "data": "x"})
     code, reason = await t.closed()
     assert code == 1003 and "register" in reason
@@ -442,20 +430,22 @@ async def test_host_rejects_bad_messages(vt_server: RunningServer) -> None:
         "createdAt": 1700000000.0,
         "screen": "before\r\n",
     }
-    t = await TermClient.connect(f"{vt_server.ws_url}/api/host")
+    t = await TermClient.connect(f"{shared_server.ws_url}/api/host")
     await t.send(register)
-    session_named(vt_server, "bad-host")
+    session_named(shared_server, "bad-host")
     await t.ws.send(b"\xbf\x00\x00\x00\x09short")
     code, reason = await t.closed()
     assert code == 1003 and "frame" in reason
-    wait_until(lambda: all(s["id"] != "bad-host-1" for s in sessions(vt_server)), what="forgotten")
+    wait_until(
+        lambda: all(s["id"] != "bad-host-1" for s in sessions(shared_server)), what="forgotten"
+    )
 
 
-def test_piped_stdin_without_a_terminal(vt_server: RunningServer) -> None:
+def test_piped_stdin_without_a_terminal(shared_server: RunningServer) -> None:
     out = subprocess.run(
         [*VT, "sh", "-c", "read x; echo got:$x; exit 3"],
         input="piped\n",
-        env=vt_env(vt_server.home),
+        env=vt_env(shared_server.home),
         capture_output=True,
         text=True,
         timeout=10 * UNIT,

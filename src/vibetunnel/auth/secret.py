@@ -14,6 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from vibetunnel.files import fsync_dir
+
 ENV_SECRET = "VIBETUNNEL_JWT_SECRET"
 SECRET_FILE = "secret"
 MIN_SECRET_BYTES = 32
@@ -64,7 +66,7 @@ def write_private(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _sync_dir(parent)
+    fsync_dir(parent)
 
 
 def _checked(text: str, source: str) -> bytes:
@@ -114,7 +116,7 @@ def _create_secret(path: Path) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    _sync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _create_exclusive(path: Path, line: bytes) -> None:
@@ -126,17 +128,3 @@ def _create_exclusive(path: Path, line: bytes) -> None:
         f.write(line)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _sync_dir(folder: Path) -> None:
-    # Make the rename itself durable; not every platform lets us open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -218,12 +218,17 @@ class PtyProcess:
 
     async def terminate(self, grace: float = 1.0) -> None:
         """Staged kill: SIGHUP, then SIGTERM, then SIGKILL, `grace` seconds apart."""
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            if self.exited.is_set():
-                return
-            self.signal(sig)
-            try:
-                async with asyncio.timeout(grace):
-                    await self.exited.wait()
-            except TimeoutError:
-                continue
+        await staged_kill(self.signal, self.exited, grace)
+
+
+async def staged_kill(send: Callable[[int], None], exited: asyncio.Event, grace: float) -> None:
+    """SIGHUP, then SIGTERM, then SIGKILL, `grace` seconds apart, until `exited` is set."""
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
+        if exited.is_set():
+            return
+        send(sig)
+        try:
+            async with asyncio.timeout(grace):
+                await exited.wait()
+        except TimeoutError:
+            continue

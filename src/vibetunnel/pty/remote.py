@@ -8,11 +8,10 @@ a browser pasting into a vt that does not read cannot grow the server without li
 from __future__ import annotations
 
 import asyncio
-import signal
 from collections import deque
 from collections.abc import Callable
 
-from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, InputOverflow
+from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, InputOverflow, staged_kill
 from vibetunnel.vt import messages
 
 
@@ -53,15 +52,7 @@ class RemotePty:
 
     async def terminate(self, grace: float = 1.0) -> None:
         """Staged kill through vt: SIGHUP, then SIGTERM, then SIGKILL, `grace` seconds apart."""
-        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL):
-            if self.exited.is_set():
-                return
-            self.signal(sig)
-            try:
-                async with asyncio.timeout(grace):
-                    await self.exited.wait()
-            except TimeoutError:
-                continue
+        await staged_kill(self.signal, self.exited, grace)
 
     # -- the link side (called by serve_host) -----------------------------------------------
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, TypeGuard
 
 from vibetunnel.errors import RecordingNotFound
+from vibetunnel.files import fsync_dir
 from vibetunnel.recording.asciicast import (
     CastFormatError,
     parse_event,
@@ -311,20 +312,7 @@ class RecordingIndex:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        self._fsync_folder()
-
-    def _fsync_folder(self) -> None:
-        # Makes the rename itself durable; not every platform can open a folder.
-        try:
-            fd = os.open(self.folder, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_dir(self.folder)
 
     # -- queries and changes -------------------------------------------------
 

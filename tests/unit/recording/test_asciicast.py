@@ -7,8 +7,8 @@ import json
 import pytest
 
 from vibetunnel.recording.asciicast import (
-    event_bytes,
     CastFormatError,
+    event_bytes,
     event_line,
     header_line,
     parse,
@@ -266,7 +266,15 @@ def test_valid_prefix_length_of_events_only() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    ["plain", "tab\t\x1b[31mred\x1b[0m\r\n", 'q"b\\', "é日本😀", "a\u2028b\u2029c\x85d", "\ud800x", ""],
+    [
+        "plain",
+        "tab\t\x1b[31mred\x1b[0m\r\n",
+        'q"b\\',
+        "é日本😀",
+        "a\u2028b\u2029c\x85d",
+        "\ud800x",
+        "",
+    ],
 )
 def test_event_bytes_is_event_line_as_json(data: str) -> None:
     # The fast encoder must mean exactly what the careful one means, on one line.
