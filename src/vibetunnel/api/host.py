@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vibetunnel.api.ws import close
-from vibetunnel.errors import Conflict, ProtocolError, RecordingNotFound, SessionNotFound
+from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.remote import RemotePty
 from vibetunnel.pty.session import Session
-from vibetunnel.recording.index import RecordingIndex, iso
 from vibetunnel.recording.recorder import Recordings
 from vibetunnel.vt import messages
 from vibetunnel.vt.messages import Exit, Register
@@ -39,17 +36,11 @@ class _Ended(Exception):
     """vt sent its exit message: close 1000."""
 
 
-async def serve_host(
-    ws: WebSocket, manager: SessionManager, index: RecordingIndex | Recordings | None
-) -> None:
+async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordings) -> None:
     """Serve one vt link on an accepted socket until vt exits or the link drops.
 
-    `index` is the recording index to keep in step (or the server's Recordings, whose index
-    is used); vt writes the .cast file itself.
+    vt writes the .cast file itself; `recordings` keeps the index in step.
     """
-    recordings = index if isinstance(index, Recordings) else None
-    index = recordings.index if recordings is not None else index
-    assert not isinstance(index, Recordings)
     try:
         async with asyncio.timeout(REGISTER_TIMEOUT):
             first = await ws.receive()
@@ -75,13 +66,9 @@ async def serve_host(
         return
     if reg.screen:
         remote.feed(reg.screen.encode("utf-8"))
-    if recordings is not None:
-        recordings.active.add(reg.id)  # vt is writing it: not deletable meanwhile
-    if index is not None:
-        await _index(index.start, _entry(reg))
-    await _link(ws, session, remote, manager, index)
-    if recordings is not None and remote.returncode is not None:
-        recordings.active.discard(reg.id)
+    # vt is writing the recording: listed, and not deletable meanwhile.
+    recordings.started(recordings.entry(session))
+    await _link(ws, session, remote, manager, recordings)
 
 
 def _session(reg: Register, remote: RemotePty) -> Session:
@@ -99,21 +86,6 @@ def _session(reg: Register, remote: RemotePty) -> Session:
     )
 
 
-def _entry(reg: Register) -> dict[str, object]:
-    return {
-        "id": reg.id,
-        "name": reg.name,
-        "command": " ".join([reg.command, *reg.args]),
-        "cwd": reg.cwd,
-        "size": f"{reg.cols}x{reg.rows}",
-        "startedAt": iso(reg.created_at),
-        "endedAt": None,
-        "duration": None,
-        "exitCode": None,
-        "bytes": 0,
-    }
-
-
 def _replace_stale_link(manager: SessionManager, session_id: str) -> None:
     """vt registers again while its old link is not yet seen as dropped: the new one wins."""
     try:
@@ -125,21 +97,12 @@ def _replace_stale_link(manager: SessionManager, session_id: str) -> None:
         old.process.unlink()
 
 
-async def _index(call: Callable[..., object], *args: object) -> None:
-    try:
-        await asyncio.to_thread(call, *args)
-    except RecordingNotFound:
-        pass
-    except (OSError, ValueError):
-        log.exception("recording index not updated")
-
-
 async def _link(
     ws: WebSocket,
     session: Session,
     remote: RemotePty,
     manager: SessionManager,
-    index: RecordingIndex | None,
+    recordings: Recordings,
 ) -> None:
     sender = asyncio.create_task(_send(ws, remote))
     receiver = asyncio.create_task(_receive(ws, session, remote))
@@ -157,8 +120,7 @@ async def _link(
     task = done.pop()
     exc = None if task.cancelled() else task.exception()
     if isinstance(exc, _Ended):
-        if index is not None:
-            await _index(index.finish, session.id, session.exit_code, time.time())
+        recordings.finished(session.id, session.exit_code)
         await close(ws, 1000, "session ended")
     elif isinstance(exc, ProtocolError):
         await close(ws, exc.close_code, exc.message)
