@@ -35,6 +35,11 @@ export class Auth {
     return this.tokens?.refreshToken != null;
   }
 
+  /** True for a watch-only share link. */
+  get readOnly(): boolean {
+    return this.tokens?.readOnly === true;
+  }
+
   /** The one session this tab's token opens, or null. */
   get scopedSession(): string | null {
     return this.tokens?.sessionId ?? null;

@@ -38,11 +38,13 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
   const title = h("span", { class: "term-title" }, "Terminal");
   const host = h("div", { class: "term-host", "aria-label": "Terminal" });
   const scoped = ctx.auth.scopedSession !== null;
+  const readOnly = ctx.auth.readOnly;
   const header = h(
     "header",
     { class: "term-header" },
     scoped ? null : h("a", { href: "/", class: "back", "aria-label": "Back to sessions" }, "‹ Sessions"),
     title,
+    readOnly ? h("span", { class: "read-only", title: "This link can watch, not type" }, "read-only") : null,
     status,
   );
   const page = h("div", { class: "term-page" }, header, host);
@@ -79,6 +81,7 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
       fontSize: narrow ? 12 : 14,
       scrollback: 10_000,
       screenReaderMode: true,
+      disableStdin: readOnly,
       theme: { background: "#101216", foreground: "#e6e6e6", cursor: "#8bd5ff" },
     });
     const fit = new FitAddon();
@@ -95,14 +98,17 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
       applicationCursor: () => term.modes.applicationCursorKeysMode,
       focus: () => term.focus(),
     });
-    page.append(keys.el);
+    if (!readOnly) page.append(keys.el);
 
     const refit = (): void => {
       if (host.clientWidth > 0 && host.clientHeight > 0) fit.fit();
     };
     refit();
 
-    const sendResize = debounce(() => send({ type: "resize", cols: term.cols, rows: term.rows }), RESIZE_DEBOUNCE_MS);
+    // A read-only viewer fits its window but never resizes the shared terminal.
+    const sendResize = debounce(() => {
+      if (!readOnly) send({ type: "resize", cols: term.cols, rows: term.rows });
+    }, RESIZE_DEBOUNCE_MS);
     term.onResize(() => sendResize());
     term.onData((data) => send({ type: "input", data: keys.transform(data) }));
     term.onBinary((data) => send({ type: "input", data }));
@@ -128,7 +134,7 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
       onOpen: () => {
         // The server replays the current screen on every (re)connection: start from blank.
         term.reset();
-        send({ type: "resize", cols: term.cols, rows: term.rows });
+        if (!readOnly) send({ type: "resize", cols: term.cols, rows: term.rows });
       },
       onOutput: (data) => term.write(data),
       onState: (state) => {

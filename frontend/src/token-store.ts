@@ -15,6 +15,8 @@ export interface Tokens {
   expiresAt: number | null;
   /** The one session a share token opens, or null for a token that opens everything. */
   sessionId: string | null;
+  /** A watch-only share link: the server drops its keystrokes and resizes. */
+  readOnly?: boolean;
 }
 
 const KEY = "vibetunnel.tokens";
@@ -23,6 +25,7 @@ export interface JwtClaims {
   exp?: number;
   sessionId?: string;
   sub?: string;
+  readOnly?: boolean;
 }
 
 /** Read a JWT's payload, or null when it is not a JWT. */
@@ -39,6 +42,7 @@ export function jwtClaims(token: string): JwtClaims | null {
     if (typeof payload["exp"] === "number") claims.exp = payload["exp"];
     if (typeof payload["sessionId"] === "string") claims.sessionId = payload["sessionId"];
     if (typeof payload["sub"] === "string") claims.sub = payload["sub"];
+    if (payload["readOnly"] === true) claims.readOnly = true;
     return claims;
   } catch {
     return null;
@@ -67,6 +71,7 @@ export function tokensFromBareToken(token: string): Tokens {
     refreshToken: null,
     expiresAt: claims?.exp !== undefined ? claims.exp * 1000 : null,
     sessionId: claims?.sessionId ?? null,
+    readOnly: claims?.readOnly === true,
   };
 }
 
@@ -81,6 +86,7 @@ export function loadTokens(): Tokens | null {
       refreshToken: typeof value["refreshToken"] === "string" ? value["refreshToken"] : null,
       expiresAt: typeof value["expiresAt"] === "number" ? value["expiresAt"] : null,
       sessionId: typeof value["sessionId"] === "string" ? value["sessionId"] : null,
+      readOnly: value["readOnly"] === true,
     };
   } catch {
     return null; // storage disabled, or damaged: behave as signed out

@@ -34,10 +34,10 @@ def access_token(srv: RunningServer) -> str:
         return token
 
 
-def share_token(srv: RunningServer, session_id: str) -> str:
+def share_token(srv: RunningServer, session_id: str, *extra: str) -> str:
     env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
     out = subprocess.run(
-        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id],
+        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id, *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -156,3 +156,23 @@ def test_expiring_token_is_refreshed_and_rotated(auth_server: RunningServer, pag
     with auth_server.client() as client:
         r = client.post("/api/auth/refresh", json={"refreshToken": before["refreshToken"]})
         assert r.status_code == 401
+
+
+def test_read_only_share_link_watches(auth_server: RunningServer, page: Any) -> None:
+    with auth_server.client(access_token(auth_server)) as api:
+        shared = create_session(
+            api, name="watched", command="/bin/sh", args=["-c", "read x; echo got-$x"]
+        )
+    token = share_token(auth_server, shared["id"], "--read-only")
+    page.goto(f"{auth_server.url}/sessions/{shared['id']}?token={token}")
+    expect(status(page)).to_have_text("Connected")
+    expect(page.get_by_text("read-only")).to_be_visible()
+    expect(page.get_by_role("button", name="Ctrl-C")).to_have_count(0)
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "from-viewer")
+    # The owner types; the viewer sees the result, and its own keystrokes never arrived.
+    with auth_server.client(access_token(auth_server)) as api:
+        r = api.post(f"/api/sessions/{shared['id']}/input", json={"data": "owner\n"})
+        assert r.status_code == 204
+    expect(terminal(page)).to_contain_text("got-owner")
+    expect(terminal(page)).not_to_contain_text("from-viewer")
