@@ -308,3 +308,28 @@ async def test_read_only_share_link_watches_but_cannot_type(secured: RunningServ
     assert "typed-by-viewer" not in viewer.output
     with secured.client(token(secured)) as c:
         assert c.get(f"/api/sessions/{sid}").json()["cols"] == 80
+
+
+def test_password_set_with_passwd_command(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "VIBETUNNEL_PASSWORD"}
+    subprocess.run(
+        [sys.executable, "-m", "vibetunnel", "passwd"],
+        input="s3cret-phrase\n",
+        env={**env, "VIBETUNNEL_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stored = (home / "password").read_text()
+    assert "s3cret-phrase" not in stored and stored.startswith("$argon2")
+    assert stat.S_IMODE((home / "password").stat().st_mode) == 0o600
+    srv = start_server(home)
+    try:
+        with srv.client() as c:
+            assert c.post("/api/auth/login", json={"password": "wrong"}).status_code == 401
+            r = c.post("/api/auth/login", json={"password": "s3cret-phrase"})
+            assert r.status_code == 200 and r.json()["accessToken"]
+    finally:
+        srv.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 
 import httpx
@@ -280,3 +281,38 @@ async def test_raw_websocket_from_spec_example(
                 msg = await ws.recv()
                 if isinstance(msg, bytes):
                     seen += frames.decode(msg)[0].decode()
+
+
+async def test_slow_client_never_slows_the_others(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
+    # One client stops reading (its socket fills up) while the program writes 32 MB: the
+    # program still finishes, the other client gets every byte, and the slow one, when it
+    # reads again, is resynchronised with the current screen instead of the whole backlog.
+    size = 32_000_000
+    script = f"read _; head -c {size} /dev/zero | tr '\\\\0' x; echo; echo done"
+    sid, fast = await attach(shared_server, api, command=SH, args=["-c", f"stty -echo; {script}"])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up at once
+    sock.connect(("127.0.0.1", shared_server.port))
+    slow = await websockets.connect(
+        ws_url(shared_server, sid), sock=sock, max_size=None, max_queue=1
+    )
+    await fast.type("\n")
+    got = 0
+    async with asyncio.timeout(60 * UNIT):
+        while True:
+            msg = await fast.ws.recv()
+            if isinstance(msg, bytes):
+                got += len(frames.decode(msg)[0])
+            elif json.loads(msg)["type"] == "exit":
+                break
+    assert got >= size
+    received = b""
+    async with asyncio.timeout(20 * UNIT):
+        async for msg in slow:
+            if isinstance(msg, bytes):
+                received += frames.decode(msg)[0]
+    assert b"\x1b[H\x1b[2J\x1b[3J" in received  # the resync prefix
+    assert len(received) < size  # the backlog was dropped, not delivered
+    assert received.rstrip().endswith(b"done")
