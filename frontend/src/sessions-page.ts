@@ -93,8 +93,13 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       error.show(e instanceof Error ? e.message : String(e));
       error.el.dataset["source"] = "poll";
     }
-    if (!disposed) timer = window.setTimeout(() => void refresh(), POLL_MS);
+    // Hidden tabs stop polling (they would spend the rate limit); showing the tab refreshes.
+    if (!disposed) timer = window.setTimeout(() => void (document.hidden || refresh()), POLL_MS);
   }
+  const onVisible = (): void => {
+    if (!document.hidden && !disposed) void refresh();
+  };
+  document.addEventListener("visibilitychange", onVisible);
 
   function render(sessions: Session[]): void {
     loaded = true;
@@ -140,6 +145,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   return {
     dispose(): void {
       disposed = true;
+      document.removeEventListener("visibilitychange", onVisible);
       window.clearTimeout(timer);
     },
   };
