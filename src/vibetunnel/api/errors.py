@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,6 +36,18 @@ def error_response(exc: VibeTunnelError, rid: str) -> JSONResponse:
     return response
 
 
+def allowed_methods(request: Request) -> set[str]:
+    """The methods the API documents for this path (from the OpenAPI document)."""
+    allowed: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            allowed |= {method.upper() for method in operations}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return allowed
+
+
 def validation_message(exc: RequestValidationError) -> str:
     """The first problem, naming the field: `cols: Input should be ...`."""
     err = exc.errors()[0]
@@ -63,7 +76,13 @@ def install(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_json(exc.status_code, code, str(exc.detail), request_id(request))
+        response = error_json(exc.status_code, code, str(exc.detail), request_id(request))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first route whose path matched; GET and POST of one
+            # path are two routes here, so gather every method the path allows.
+            response.headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
+        return response
 
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
