@@ -49,10 +49,13 @@ class ScreenBuffer:
             del self._buf[: char_start(self._buf, len(self._buf) - self.limit)]
 
     def snapshot(self) -> bytes:
-        """The current screen's worth of output: at most `limit` bytes, whole characters."""
-        if len(self._buf) <= self.limit:
-            return bytes(self._buf)
-        return bytes(self._buf[char_start(self._buf, len(self._buf) - self.limit) :])
+        """The current screen's worth of output: at most `limit` bytes, whole characters.
+
+        Never starts inside a character, even if a caller appended a character in pieces
+        and a trim cut off its first bytes.
+        """
+        start = char_start(self._buf, max(0, len(self._buf) - self.limit))
+        return bytes(self._buf[start:]) if start else bytes(self._buf)
 
     def __len__(self) -> int:
         return len(self._buf)
