@@ -20,8 +20,15 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from hypothesis import settings
 
 UNIT = float(os.environ.get("VIBETUNNEL_TEST_UNIT", "1.0"))
+
+# Property tests: no per-example deadline (a loaded machine is not a bug), and in CI the
+# same examples every run, so a red build always means a change, never a lucky draw.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 T = TypeVar("T")
 
 LISTENING = re.compile(r"VibeTunnel listening on (http://\S+)")
