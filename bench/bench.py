@@ -135,16 +135,22 @@ async def server_throughput(srv: RunningServer, path: str) -> float:
     return total / elapsed / 1e6
 
 
+async def echo_times(ws: Any, samples: int) -> list[float]:
+    """Seconds from sending one keystroke to receiving its echo, `samples` times."""
+    out = []
+    for _ in range(samples):
+        t0 = time.perf_counter()
+        await ws.send('{"type":"input","data":"a"}')
+        while not isinstance(await ws.recv(), bytes):
+            pass
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 async def server_echo(srv: RunningServer, samples: int) -> list[float]:
     async with httpx.AsyncClient(base_url=srv.url) as api:
         sid, ws = await session(api, srv, command="/bin/cat")
-        out = []
-        for _ in range(samples):
-            t0 = time.perf_counter()
-            await ws.send('{"type":"input","data":"a"}')
-            while not isinstance(await ws.recv(), bytes):
-                pass
-            out.append(time.perf_counter() - t0)
+        out = await echo_times(ws, samples)
         await ws.close()
         await api.delete(f"/api/sessions/{sid}")
     return out
@@ -229,14 +235,7 @@ async def vt_echo(srv: RunningServer, samples: int) -> list[float]:
             async with websockets.connect(
                 f"{srv.ws_url}/api/sessions/{sid}/ws", max_size=None
             ) as ws:
-                out = []
-                for _ in range(samples):
-                    t0 = time.perf_counter()
-                    await ws.send('{"type":"input","data":"a"}')
-                    while not isinstance(await ws.recv(), bytes):
-                        pass
-                    out.append(time.perf_counter() - t0)
-                return out
+                return await echo_times(ws, samples)
     finally:
         vt.close()
 

@@ -17,6 +17,7 @@ import logging
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from vibetunnel.aio import race
 from vibetunnel.api.ws import close
 from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
 from vibetunnel.pty.manager import SessionManager
@@ -104,27 +105,21 @@ async def _link(
     manager: SessionManager,
     recordings: Recordings,
 ) -> None:
-    sender = asyncio.create_task(_send(ws, remote))
-    receiver = asyncio.create_task(_receive(ws, session, remote))
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        which, task = await race(_send(ws, remote), _receive(ws, session, remote))
     finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
         if not remote.exited.is_set() or not remote.linked:
             # Dropped without an exit: forget it; vt registers again when it can.
             manager.forget(session)
             remote.unlink()
             session.shutdown_clients()
-    task = done.pop()
     exc = None if task.cancelled() else task.exception()
     if isinstance(exc, _Ended):
         recordings.finished(session.id, session.exit_code)
         await close(ws, 1000, "session ended")
     elif isinstance(exc, ProtocolError):
         await close(ws, exc.close_code, exc.message)
-    elif task is sender and exc is None:
+    elif which == 0 and exc is None:  # the sender ended: a newer link replaced this one
         await close(ws, 1001, "replaced by a new registration")
     elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
         log.error("host link of session %s failed", session.id, exc_info=exc)

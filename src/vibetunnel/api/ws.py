@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from vibetunnel.aio import race
 from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
 from vibetunnel.protocol import messages
 from vibetunnel.pty.client import Client, Ending
@@ -66,23 +66,18 @@ async def serve_socket(
 async def _stream(ws: WebSocket, session: Session, idle_timeout: float, writable: bool) -> None:
     client = Client(ws.send_bytes, ws.send_text, session.screen.snapshot)
     session.attach(client)
-    sender = asyncio.create_task(client.run())
-    receiver = asyncio.create_task(_receive(ws, session, client, idle_timeout, writable))
-    tasks: set[asyncio.Task[Any]] = {sender, receiver}
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        which, task = await race(
+            client.run(), _receive(ws, session, client, idle_timeout, writable)
+        )
     finally:
         session.detach(client)
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    task = done.pop()
     if task.cancelled():
         return
     exc = task.exception()
-    if task is sender:
+    if which == 0:  # the sender
         if exc is None:
-            ending = sender.result()
+            ending: Ending = task.result()
             await close(
                 ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown"
             )

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
+from vibetunnel.aio import race
 from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
 from vibetunnel.errors import ProtocolError
@@ -202,20 +203,12 @@ class Link:
         self.connected = True
         self.registrations += 1
         await ws.send(register.encode())
-        sender = asyncio.create_task(self._send(ws))
-        receiver = asyncio.create_task(self._receive(ws))
-        try:
-            done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sender, receiver):
-                task.cancel()
-            await asyncio.gather(sender, receiver, return_exceptions=True)
-        for task in done:
-            exc = task.exception()
-            if isinstance(exc, ProtocolError):
-                await ws.close(1003, exc.message[:120])
-            elif exc is not None:
-                raise exc
+        _, task = await race(self._send(ws), self._receive(ws))
+        exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, ProtocolError):
+            await ws.close(1003, exc.message[:120])
+        elif exc is not None:
+            raise exc
 
     async def _send(self, ws: ClientConnection) -> None:
         while True:
