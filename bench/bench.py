@@ -240,6 +240,12 @@ async def vt_echo(srv: RunningServer, samples: int) -> list[float]:
         vt.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -285,16 +291,29 @@ def main() -> None:
         )
         try:
             # Interleaved rounds, medians: this machine's PTY speed drifts between runs.
+            # Server CPU seconds per run: steadier than MB/s for the cost of recording.
             bare_runs, rec_runs, norec_runs = [], [], []
+            rec_cpu, norec_cpu = [], []
             for _ in range(args.rounds):
                 bare_runs.append(bare_throughput(str(data)))
-                rec_runs.append(asyncio.run(server_throughput(srv, str(data))))
-                norec_runs.append(asyncio.run(server_throughput(plain, str(data))))
+                for target, runs, cpu in ((srv, rec_runs, rec_cpu), (plain, norec_runs, norec_cpu)):
+                    assert target.process is not None
+                    before = cpu_seconds(target.process.pid)
+                    runs.append(asyncio.run(server_throughput(target, str(data))))
+                    cpu.append(cpu_seconds(target.process.pid) - before)
             bare_tp = statistics.median(bare_runs)
             rec_tp = statistics.median(rec_runs)
             norec_tp = statistics.median(norec_runs)
             rows.append(("throughput, MB/s (recording on)", f"{rec_tp:.1f}", f"{bare_tp:.1f}"))
             rows.append(("throughput, MB/s (recording off)", f"{norec_tp:.1f}", f"{bare_tp:.1f}"))
+            on_cpu, off_cpu = statistics.median(rec_cpu), statistics.median(norec_cpu)
+            rows.append(
+                (
+                    f"server CPU s per {args.mb} MB, recording on / off",
+                    f"{on_cpu:.2f} / {off_cpu:.2f}",
+                    "-",
+                )
+            )
 
             vt_tp = statistics.median(
                 asyncio.run(vt_throughput(srv, str(data), i)) for i in range(args.rounds)
@@ -355,7 +374,8 @@ def main() -> None:
     print(f"\nthroughput medians of {args.rounds} interleaved rounds; spread MB/s: {spread}")
     print(
         f"throughput ratio (recording on): {rec_tp / bare_tp:.0%} of bare; "
-        f"recording costs {1 - rec_tp / norec_tp:.0%} against off"
+        f"recording costs {1 - rec_tp / norec_tp:.0%} against off in MB/s, "
+        f"{on_cpu / off_cpu - 1:.0%} in server CPU"
     )
 
 
