@@ -64,6 +64,7 @@ class PtyProcess:
         self._pidfd = -1
         self._eof = False
         self._finished = False
+        self._paused = False
         self._grace: asyncio.TimerHandle | None = None
         self._on_output: Callable[[bytes], None] = lambda data: None
         self._on_exit: Callable[[int], None] = lambda code: None
@@ -128,8 +129,23 @@ class PtyProcess:
             self._on_output(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         if self._eof:
             assert self._loop is not None
-            self._loop.remove_reader(self.fd)
+            if not self._paused:
+                self._loop.remove_reader(self.fd)
             self._maybe_finish()
+
+    def pause_reading(self) -> None:
+        """Stop reading output: the program blocks once the PTY buffer is full."""
+        if not self._paused and not self._eof and not self._finished:
+            assert self._loop is not None
+            self._loop.remove_reader(self.fd)
+            self._paused = True
+
+    def resume_reading(self) -> None:
+        if self._paused:
+            self._paused = False
+            if not self._eof and not self._finished:
+                assert self._loop is not None
+                self._loop.add_reader(self.fd, self._readable)
 
     def _reap(self) -> None:
         assert self._loop is not None

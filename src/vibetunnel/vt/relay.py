@@ -42,16 +42,50 @@ FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class TerminalWriter:
-    """Writes to a file descriptor from one thread, in order, never blocking the loop."""
+    """Writes to a file descriptor from one thread, in order, never blocking the loop.
 
-    def __init__(self, fd: int) -> None:
+    A terminal slower than the program (a slow SSH link) must not make vt hold everything:
+    past `high` queued bytes `on_full` runs (vt stops reading the PTY, so the program
+    blocks, as it would in that terminal without vt), and `on_drained` once below `low`.
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        on_full: Callable[[], None] = lambda: None,
+        on_drained: Callable[[], None] = lambda: None,
+        *,
+        high: int = 1 << 20,
+        low: int = 1 << 18,
+    ) -> None:
         self.fd = fd
+        self.high, self.low = high, low
+        self._on_full, self._on_drained = on_full, on_drained
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.backlog = 0
+        self.full = False
         self._thread = threading.Thread(target=self._run, name="vt-stdout", daemon=True)
         self._thread.start()
 
     def write(self, data: bytes) -> None:
+        with self._lock:
+            self.backlog += len(data)
+            full = not self.full and self.backlog > self.high
+            if full:
+                self.full = True
         self._queue.put(data)
+        if full:
+            self._on_full()
+
+    def _written(self, n: int) -> None:
+        with self._lock:
+            self.backlog -= n
+            drained = self.full and self.backlog < self.low
+            if drained:
+                self.full = False
+        if drained:
+            self._on_drained()
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (waiting at most `timeout` seconds), then stop."""
@@ -69,6 +103,7 @@ class TerminalWriter:
                     continue
                 except OSError:
                     broken = True  # the terminal is gone; keep draining the queue
+            self._written(len(data))
 
 
 def child_env(session_id: str) -> dict[str, str]:
@@ -124,7 +159,13 @@ class Relay:
         self.pty = PtyProcess.spawn(
             self.argv, cwd=self.cwd, env=env, cols=self.cols, rows=self.rows
         )
-        self.out = TerminalWriter(self.stdout)
+        pty = self.pty
+
+        def drained() -> None:  # runs on the writer thread
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(pty.resume_reading)
+
+        self.out = TerminalWriter(self.stdout, on_full=pty.pause_reading, on_drained=drained)
         self.recorder = CastWriter(
             self.recording_path,
             width=self.cols,
