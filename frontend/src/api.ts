@@ -66,6 +66,12 @@ export class Api {
     return this.call<void>("DELETE", `/api/recordings/${encodeURIComponent(id)}`);
   }
 
+  /** The live session list (server-sent events); EventSource cannot send headers. */
+  async eventsUrl(): Promise<string> {
+    const token = await this.auth.accessToken();
+    return `/api/sessions/events${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+  }
+
   /** The WebSocket URL of a session, on ws: or wss: to match the page. */
   async socketUrl(id: string): Promise<string> {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";

@@ -7,7 +7,8 @@ import { commandLine, relativeTime, sessionStatus, sessionTitle } from "./format
 import { ApiError } from "./http";
 import type { NewSession, Session } from "./types";
 
-const POLL_MS = 1500;
+const RETRY_MS = 1000;
+const RETRY_MAX_MS = 30_000;
 
 /** The body of POST /api/sessions for what the user typed in the form. */
 export function newSessionBody(
@@ -79,9 +80,11 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   let timer: number | undefined;
   let disposed = false;
   let loaded = false;
+  let source: EventSource | null = null;
+  let retryMs = RETRY_MS;
 
+  /** Fetch the list once (after an action, or to learn why the live stream failed). */
   async function refresh(): Promise<void> {
-    window.clearTimeout(timer);
     try {
       const sessions = await ctx.api.listSessions();
       if (disposed) return;
@@ -93,13 +96,28 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       error.show(e instanceof Error ? e.message : String(e));
       error.el.dataset["source"] = "poll";
     }
-    // Hidden tabs stop polling (they would spend the rate limit); showing the tab refreshes.
-    if (!disposed) timer = window.setTimeout(() => void (document.hidden || refresh()), POLL_MS);
   }
-  const onVisible = (): void => {
-    if (!document.hidden && !disposed) void refresh();
-  };
-  document.addEventListener("visibilitychange", onVisible);
+
+  /** Live updates: the server pushes the whole list on every change, over one request. */
+  async function live(): Promise<void> {
+    const url = await ctx.api.eventsUrl();
+    if (disposed) return;
+    source = new EventSource(url);
+    source.onmessage = (event: MessageEvent<string>) => {
+      retryMs = RETRY_MS;
+      render(JSON.parse(event.data) as Session[]);
+      if (error.el.dataset["source"] === "poll") error.show("");
+    };
+    source.onerror = () => {
+      source?.close();
+      source = null;
+      if (disposed) return;
+      // A plain request says why (a 401 leads to the sign-in page); then try again later.
+      void refresh();
+      timer = window.setTimeout(() => void live(), retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+    };
+  }
 
   function render(sessions: Session[]): void {
     loaded = true;
@@ -142,10 +160,11 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   }
 
   void refresh();
+  void live();
   return {
     dispose(): void {
       disposed = true;
-      document.removeEventListener("visibilitychange", onVisible);
+      source?.close();
       window.clearTimeout(timer);
     },
   };

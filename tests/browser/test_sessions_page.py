@@ -117,3 +117,24 @@ def test_ended_session_shows_exit_code(server: RunningServer, page: Any) -> None
 def test_unknown_session(server: RunningServer, page: Any) -> None:
     page.goto(f"{server.url}/sessions/00000000-0000-4000-8000-000000000000")
     expect(status(page)).to_contain_text("Session not found")
+
+
+def test_list_updates_live_without_polling(server: RunningServer, page: Any) -> None:
+    # Changes made elsewhere (another tab, a script, vt) appear on their own, pushed by the
+    # server over one event stream: the page makes no further list requests.
+    list_requests: list[str] = []
+    page.on(
+        "request",
+        lambda r: list_requests.append(r.url) if r.url.endswith("/api/sessions") else None,
+    )
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    with server.client() as api:
+        s = create_session(api, args=["-c", "read x; exit 4"], name="made-elsewhere")
+        row = page.locator("li", has_text="made-elsewhere")
+        expect(row).to_be_visible()
+        api.post(f"/api/sessions/{s['id']}/input", json={"data": "\n"})
+        expect(row).to_contain_text("code 4")
+        assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
+    expect(row).to_have_count(0)
+    assert len(list_requests) <= 1  # the first render's fetch, nothing after

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 
-from tests.conftest import create, wait_until
+from tests.conftest import UNIT, RunningServer, create, wait_until
 
 
 def test_health_has_the_contract_fields(api: httpx.Client) -> None:
@@ -212,3 +216,29 @@ def test_wrong_method_is_405_with_allow(api: httpx.Client) -> None:
     r = api.request("TRACE", "/api/sessions")
     assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+
+
+def test_session_list_is_pushed_as_events(shared_server: RunningServer) -> None:
+    # The live list: one event now, then one for each change (create, clients, exit, delete).
+    def next_list(lines: Iterator[str], check: Callable[[list[dict[str, Any]]], bool]) -> None:
+        deadline = time.monotonic() + 10 * UNIT
+        for line in lines:
+            if line.startswith("data: ") and check(json.loads(line[6:])):
+                return
+            assert time.monotonic() < deadline, "no matching event in time"
+        raise AssertionError("event stream ended")
+
+    with shared_server.client() as api, api.stream("GET", "/api/sessions/events") as events:
+        assert events.status_code == 200
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = events.iter_lines()
+        next_list(lines, lambda sessions: isinstance(sessions, list))
+        s = create(api, command="/bin/sh", args=["-c", "read x; exit 3"])
+        next_list(lines, lambda sessions: any(x["id"] == s["id"] for x in sessions))
+        api.post(f"/api/sessions/{s['id']}/input", json={"data": "\n"})
+        next_list(
+            lines,
+            lambda sessions: any(x["id"] == s["id"] and x["exitCode"] == 3 for x in sessions),
+        )
+        assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
+        next_list(lines, lambda sessions: all(x["id"] != s["id"] for x in sessions))

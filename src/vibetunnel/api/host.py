@@ -149,3 +149,4 @@ async def _receive(ws: WebSocket, session: Session, remote: RemotePty) -> None:
             raise _Ended()
         # vt's PTY has this size now (its own terminal, or a browser's resize echoed back).
         session.cols, session.rows = msg.cols, msg.rows
+        session.on_change()

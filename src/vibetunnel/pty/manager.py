@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Callable
@@ -60,6 +61,9 @@ class SessionManager:
         self.max_sessions = max_sessions
         self.record_input = record_input
         self.recorder_factory = recorder_factory
+        self.version = 0
+        self.closing = False
+        self._changed = asyncio.Event()
         self._sessions: dict[str, Session] = {}
         self._adopted: set[str] = set()
         """Ids of sessions whose program runs under `vt`: the server never ends those."""
@@ -121,24 +125,43 @@ class SessionManager:
         )
         if self.recorder_factory is not None:
             session.recorder = self.recorder_factory(session)
-        self._sessions[session_id] = session
-        session.start()
+        self._add(session)
         return session
+
+    def _add(self, session: Session) -> None:
+        session.on_change = self.touch
+        self._sessions[session.id] = session
+        session.start()
+        self.touch()
+
+    # -- change notification, for the live session list ---------------------------------------
+
+    def touch(self) -> None:
+        """Something a session list shows has changed: wake everyone waiting."""
+        self.version += 1
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_change(self, seen: int, timeout: float) -> None:
+        """Return once `version` differs from `seen`, or after `timeout` seconds."""
+        if self.version == seen:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout)
 
     def adopt(self, session: Session) -> None:
         """Register a session whose PTY runs elsewhere (`vt`); replaces one with the same id."""
         old = self._sessions.get(session.id)
         if old is not None and old.running:
             raise Conflict(f"id: session {session.id} already exists")
-        self._sessions[session.id] = session
         self._adopted.add(session.id)
-        session.start()
+        self._add(session)
 
     def forget(self, session: Session) -> None:
         """Drop an adopted session whose `vt` link is gone (vt registers it again later)."""
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
             self._adopted.discard(session.id)
+            self.touch()
 
     async def delete(self, session_id: str) -> None:
         """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""
@@ -147,6 +170,7 @@ class SessionManager:
         if self._sessions.get(session_id) is session:
             del self._sessions[session_id]
             self._adopted.discard(session_id)
+            self.touch()
 
     async def shutdown(self) -> None:
         """Tell every client the server is going away, then end every program.
@@ -154,6 +178,8 @@ class SessionManager:
         Programs run by `vt` belong to the user's terminal and keep running: their links are
         closed with the server, and vt registers them again with the next server.
         """
+        self.closing = True
+        self.touch()  # live session lists end
         for session in self._sessions.values():
             session.shutdown_clients()
         owned = [s for s in self._sessions.values() if s.id not in self._adopted]

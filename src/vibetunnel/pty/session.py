@@ -60,7 +60,8 @@ class Session:
     exit_code: int | None = None
     screen: ScreenBuffer = field(default_factory=ScreenBuffer)
     clients: set[Client] = field(default_factory=set)
-    on_exit: list[Any] = field(default_factory=list)
+    on_change: Callable[[], None] = lambda: None
+    """Called when what `to_json` shows changes (the manager tells the live session list)."""
 
     def __post_init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -114,8 +115,7 @@ class Session:
             client.session_exited(code)
         if self.recorder is not None:
             self.recorder.close(code)
-        for callback in self.on_exit:
-            callback(self)
+        self.on_change()
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -123,12 +123,14 @@ class Session:
         """Start `client` on the current screen; an exited session then says goodbye."""
         client.feed(self.screen.snapshot())
         self.clients.add(client)
+        self.on_change()
         if not self.running:
             assert self.exit_code is not None
             client.session_exited(self.exit_code)
 
     def detach(self, client: Client) -> None:
         self.clients.discard(client)
+        self.on_change()
 
     # -- input ------------------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class Session:
             return
         self.cols, self.rows = cols, rows
         self.process.resize(cols, rows)
+        self.on_change()
         if self.recorder is not None:
             self.recorder.resize(cols, rows)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
 from vibetunnel.api.models import CreateSession, InputBody, ResizeBody, SessionOut, errors
 from vibetunnel.errors import BadRequest, TooManyRequests
@@ -42,6 +45,38 @@ async def create_session(
 async def list_sessions(request: Request) -> list[dict[str, Any]]:
     """Every session, running or exited, oldest first."""
     return [s.to_json() for s in manager(request).list()]
+
+
+KEEPALIVE = 15.0
+"""Seconds between comment lines on an idle event stream (proxies drop silent ones)."""
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def session_events(request: Request) -> StreamingResponse:
+    """The session list, live: one server-sent event (`data:` the JSON list) per change.
+
+    One request for as long as the page is open, instead of polling into the rate limit.
+    EventSource cannot send headers: pass the token as `?token=`.
+    """
+    m = manager(request)
+
+    async def stream() -> AsyncIterator[str]:
+        seen = -1
+        while not m.closing:
+            if m.version != seen:
+                seen = m.version
+                yield f"data: {json.dumps([s.to_json() for s in m.list()])}\n\n"
+            else:
+                yield ": keep-alive\n\n"
+            await m.wait_change(seen, KEEPALIVE)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/{session_id}", response_model=SessionOut, responses=errors(404))
