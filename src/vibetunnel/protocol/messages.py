@@ -49,8 +49,8 @@ def check_text(name: str, value: str) -> str:
     return value
 
 
-def parse(text: str) -> Message:
-    """Parse one client text message."""
+def load(text: str) -> tuple[str, dict[str, Any]]:
+    """A JSON object message: its `type` and the object. Raises ProtocolError."""
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -58,18 +58,36 @@ def parse(text: str) -> Message:
     if not isinstance(obj, dict):
         raise ProtocolError("message must be a JSON object")
     kind = obj.get("type")
-    if kind == "input":
-        data = obj.get("data")
-        if not isinstance(data, str):
-            raise ProtocolError("input data must be a string")
-        return Input(check_text("input data", data))
-    if kind == "resize":
-        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
-    if kind == "ping":
-        return Ping()
     if not isinstance(kind, str):
         raise ProtocolError("message type must be a string")
-    raise ProtocolError(f"unknown message type {kind[:40]!r}")
+    return kind, obj
+
+
+def input_of(obj: dict[str, Any]) -> Input:
+    data = obj.get("data")
+    if not isinstance(data, str):
+        raise ProtocolError("input data must be a string")
+    return Input(check_text("input data", data))
+
+
+def resize_of(obj: dict[str, Any]) -> Resize:
+    return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+
+
+def unknown(kind: str) -> ProtocolError:
+    return ProtocolError(f"unknown message type {kind[:40]!r}")
+
+
+def parse(text: str) -> Message:
+    """Parse one client text message."""
+    kind, obj = load(text)
+    if kind == "input":
+        return input_of(obj)
+    if kind == "resize":
+        return resize_of(obj)
+    if kind == "ping":
+        return Ping()
+    raise unknown(kind)
 
 
 PONG = '{"type":"pong"}'

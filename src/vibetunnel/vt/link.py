@@ -27,6 +27,7 @@ from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
+from vibetunnel.protocol.messages import exit_message
 from vibetunnel.vt import messages
 
 log = logging.getLogger("vibetunnel.vt")
@@ -221,7 +222,7 @@ class Link:
                 await ws.send(frames.encode(chunk))
                 continue
             if self._exit_code is not None:
-                await ws.send(messages.exit_message(self._exit_code))
+                await ws.send(exit_message(self._exit_code))
                 await ws.wait_closed()  # the server answers with close 1000
                 return
             self._wakeup.clear()

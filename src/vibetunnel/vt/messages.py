@@ -24,7 +24,15 @@ from typing import Any
 
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
-from vibetunnel.protocol.messages import Input, Resize, check_size
+from vibetunnel.protocol.messages import (
+    Input,
+    Resize,
+    check_size,
+    input_of,
+    load,
+    resize_of,
+    unknown,
+)
 from vibetunnel.recording.index import ID_PATTERN
 
 HOST_PATH = "/api/host"
@@ -96,10 +104,6 @@ def resize_message(cols: int, rows: int) -> str:
     return json.dumps({"type": "resize", "cols": cols, "rows": rows})
 
 
-def exit_message(code: int) -> str:
-    return json.dumps({"type": "exit", "code": code})
-
-
 def input_message(data: str) -> str:
     return json.dumps({"type": "input", "data": data}, ensure_ascii=False)
 
@@ -109,19 +113,6 @@ def signal_message(sig: int) -> str:
 
 
 # -- parsers ----------------------------------------------------------------------------------
-
-
-def _object(text: str) -> tuple[str, dict[str, Any]]:
-    try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError("message is not valid JSON") from exc
-    if not isinstance(obj, dict):
-        raise ProtocolError("message must be a JSON object")
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError("message type must be a string")
-    return kind, obj
 
 
 def _int(obj: dict[str, Any], name: str, low: int, high: int) -> int:
@@ -144,12 +135,8 @@ def _str(obj: dict[str, Any], name: str, limit: int = MAX_TEXT, empty: bool = Tr
     return value
 
 
-def _unknown(kind: str) -> ProtocolError:
-    return ProtocolError(f"unknown message type {kind[:40]!r}")
-
-
 def parse_register(text: str) -> Register:
-    kind, obj = _object(text)
+    kind, obj = load(text)
     if kind != "register":
         raise ProtocolError(f"the first message must be register, not {kind[:40]!r}")
     session_id = _str(obj, "id", 128, empty=False)
@@ -181,14 +168,14 @@ def parse_register(text: str) -> Register:
 
 def parse_from_vt(text: str) -> Resize | Exit:
     """A text message of vt after its register message."""
-    kind, obj = _object(text)
+    kind, obj = load(text)
     if kind == "resize":
-        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+        return resize_of(obj)
     if kind == "exit":
         return Exit(_int(obj, "code", 0, 255))
     if kind == "register":
         raise ProtocolError("already registered")
-    raise _unknown(kind)
+    raise unknown(kind)
 
 
 def parse_output(message: bytes) -> bytes:
@@ -208,17 +195,14 @@ def parse_output(message: bytes) -> bytes:
 
 def parse_from_server(text: str) -> FromServer:
     """A message of the server to vt."""
-    kind, obj = _object(text)
+    kind, obj = load(text)
     if kind == "input":
-        data = obj.get("data")
-        if not isinstance(data, str):
-            raise ProtocolError("input data must be a string")
-        return Input(data)
+        return input_of(obj)
     if kind == "resize":
-        return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
+        return resize_of(obj)
     if kind == "signal":
         sig = _int(obj, "signal", 1, 64)
         if sig not in SIGNALS:
             raise ProtocolError(f"signal {sig} is not one vt sends")
         return Signal(sig)
-    raise _unknown(kind)
+    raise unknown(kind)

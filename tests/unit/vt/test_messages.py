@@ -10,7 +10,7 @@ import pytest
 
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
-from vibetunnel.protocol.messages import Input, Resize
+from vibetunnel.protocol.messages import Input, Resize, exit_message
 from vibetunnel.vt import messages
 from vibetunnel.vt.messages import Exit, Register, Signal
 
@@ -78,7 +78,7 @@ def test_not_an_object(text: str, why: str) -> None:
 
 def test_from_vt() -> None:
     assert messages.parse_from_vt(messages.resize_message(90, 20)) == Resize(90, 20)
-    assert messages.parse_from_vt(messages.exit_message(130)) == Exit(130)
+    assert messages.parse_from_vt(exit_message(130)) == Exit(130)
     for bad, why in [
         ('{"type":"exit","code":-1}', "code must be between"),
         ('{"type":"exit","code":256}', "code must be between"),
