@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from vibetunnel import __version__
-from vibetunnel.api import errors, ws
+from vibetunnel.api import errors, host, ws
 from vibetunnel.api.middleware import EdgeMiddleware
 from vibetunnel.api.routes import auth, health, recordings, sessions
 from vibetunnel.api.security import Security
@@ -90,14 +90,8 @@ def create_app(config: Config) -> FastAPI:
     @app.websocket("/api/host")
     async def host_socket(websocket: WebSocket) -> None:
         """vt's link: a PTY running in the user's own terminal, shared through this server."""
-        from vibetunnel.api import host
-
-        await websocket.accept()
         try:
-            refusal = websocket.scope["state"].get("refusal")
-            if refusal is not None:
-                raise refusal
-            await security.authorize_ws(websocket, None)
+            await ws.admit(websocket, security.authorize_ws, None)
         except VibeTunnelError as exc:
             await ws.close(websocket, exc.close_code, exc.message)
             return

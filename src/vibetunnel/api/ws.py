@@ -40,6 +40,19 @@ async def close(ws: WebSocket, code: int, why: str = "") -> None:
             await ws.close(code, reason(why))
 
 
+async def admit(ws: WebSocket, authorize: Authorizer, session_id: str | None) -> bool:
+    """Accept the socket, then refuse it as the edge or the token check says.
+
+    Raises VibeTunnelError (the caller closes with its close code); returns whether the client
+    may type and resize. Accepting first lets the refusal carry a close code and a reason.
+    """
+    await ws.accept()
+    refusal = ws.scope["state"].get("refusal")
+    if refusal is not None:
+        raise refusal
+    return await authorize(ws, session_id)
+
+
 async def serve_socket(
     ws: WebSocket,
     session_id: str,
@@ -47,12 +60,8 @@ async def serve_socket(
     authorize: Authorizer,
     idle_timeout: float,
 ) -> None:
-    await ws.accept()
     try:
-        refusal = ws.scope["state"].get("refusal")
-        if refusal is not None:
-            raise refusal
-        writable = await authorize(ws, session_id)
+        writable = await admit(ws, authorize, session_id)
         session = manager.get(session_id)
     except SessionNotFound:
         await close(ws, 1000, "session not found")
