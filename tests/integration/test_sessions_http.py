@@ -144,6 +144,7 @@ def test_input_and_resize_validate(api: httpx.Client) -> None:
     for path, body, field in [
         ("/input", {}, "data"),
         ("/input", {"data": 5}, "data"),
+        ("/input", {"data": "a\ud800"}, "data"),
         ("/resize", {"cols": 0, "rows": 5}, "cols"),
         ("/resize", {"cols": 5}, "rows"),
         ("/resize", {"cols": 5, "rows": True}, "rows"),

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
+from vibetunnel.protocol.messages import typeable
+
 Size = Annotated[StrictInt, Field(ge=1, le=1000)]
 
 
@@ -36,10 +38,8 @@ class InputBody(Body):
     @field_validator("data")
     @classmethod
     def _typeable(cls, value: str) -> str:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("not valid Unicode (lone surrogate)") from None
+        if not typeable(value):
+            raise ValueError("not valid Unicode (lone surrogate)")
         return value
 
 

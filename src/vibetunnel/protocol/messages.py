@@ -40,12 +40,18 @@ def check_size(name: str, value: Any) -> int:
     return value
 
 
-def check_text(name: str, value: str) -> str:
-    """Text that can be typed: JSON escapes can smuggle in lone surrogates, which cannot."""
+def typeable(value: str) -> bool:
+    """False for text with a lone surrogate (JSON escapes can carry one; a PTY cannot)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ProtocolError(f"{name} is not valid Unicode (lone surrogate)") from None
+        return False
+    return True
+
+
+def check_text(name: str, value: str) -> str:
+    if not typeable(value):
+        raise ProtocolError(f"{name} is not valid Unicode (lone surrogate)")
     return value
 
 
