@@ -22,6 +22,8 @@ import httpx
 import pytest
 from hypothesis import settings
 
+from vibetunnel.keeper.client import stop as keeper_stop
+
 UNIT = float(os.environ.get("VIBETUNNEL_TEST_UNIT", "1.0"))
 
 # Property tests: no per-example deadline (a loaded machine is not a bug), and in CI the
@@ -62,6 +64,7 @@ class RunningServer:
     _drain: threading.Thread = field(init=False, repr=False)
 
     def start(self) -> RunningServer:
+        self.url, self.login_url = "", None  # a restart must wait for its own lines
         env = {**os.environ, "VIBETUNNEL_HOME": str(self.home), **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vibetunnel", "serve", "--port", str(self.port), *self.args],
@@ -101,8 +104,15 @@ class RunningServer:
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1)
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Stop the server; returns its exit code."""
+    def stop(self, sig: int = signal.SIGTERM, keep_sessions: bool = False) -> int:
+        """Stop the server; returns its exit code. Unless `keep_sessions`, then end the
+        keeper and every session (they outlive the server), so no test leaves a process."""
+        code = self._stop_server(sig)
+        if not keep_sessions:
+            keeper_stop(self.home, sessions=True, timeout=15 * UNIT)
+        return code
+
+    def _stop_server(self, sig: int) -> int:
         if self.process is None:
             return 0
         if self.process.poll() is None:
@@ -119,9 +129,10 @@ class RunningServer:
         self.process = None
         return code
 
-    def restart(self) -> RunningServer:
-        """Stop and start again on the same port with the same home."""
-        self.stop()
+    def restart(self, sig: int = signal.SIGTERM) -> RunningServer:
+        """Stop (with `sig`) and start again on the same port with the same home; the
+        sessions keep running in between."""
+        self.stop(sig, keep_sessions=True)
         return self.start()
 
     def client(self, token: str | None = None) -> httpx.Client:

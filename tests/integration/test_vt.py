@@ -391,7 +391,7 @@ async def test_server_restart_in_the_middle(server: RunningServer, term: Termina
     t = await TermClient.connect(ws_url(shared_server, s["id"]))
     await t.type("first\r")
     await t.see("got:first")
-    shared_server.stop()
+    shared_server.stop(keep_sessions=True)
     code, _ = await t.closed()
     assert code in (1001, 1012)  # the server went away: the browser reconnects
     term.type("while-down\r")  # the program keeps running in the local terminal

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, PlainTextResponse, Response
@@ -24,6 +25,7 @@ from vibetunnel.api.security import Security
 from vibetunnel.auth import RefreshStore, TokenService, load_or_create_secret
 from vibetunnel.config import Config
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.keeper.client import Attachment, KeeperLink
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.recording.recorder import Recordings
 
@@ -33,19 +35,33 @@ PRUNE_EVERY = 86400.0
 log = logging.getLogger("vibetunnel")
 
 
-def create_app(config: Config) -> FastAPI:
+def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
+    """The app; with `keeper` (attached before: see keeper.client.attach), programs are
+    spawned by the keeper and outlive this server, else they are this process's children."""
     config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     tokens = TokenService(load_or_create_secret(config.home)) if config.auth else None
     security = Security(config, tokens)
+    # After attaching: the keeper has stopped writing, so the index may repair the files.
     recs = Recordings(config.recordings_dir)
     manager = SessionManager(
         max_sessions=config.max_sessions,
         record_input=config.record_input,
-        recorder_factory=recs.for_session if config.record else None,
+        recorders=recs if config.record else None,
     )
+
+    def kept(sessions: list[tuple[dict[str, Any], int | None]]) -> None:
+        for session in manager.adopt_all(sessions):
+            if not session.running and config.record:
+                exited_at = session.exited_at or time.time()
+                recs.ended_meanwhile(session.id, session.exit_code, exited_at)
+
+    link = KeeperLink(config.home, manager.kept_exit, manager.keeper_lost, kept)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if keeper is not None:
+            link.take(keeper)
+            manager.spawner = link
         task = None
         if config.keep_recordings_days is not None:
             task = asyncio.create_task(_prune_daily(recs, config.keep_recordings_days))
@@ -68,10 +84,15 @@ def create_app(config: Config) -> FastAPI:
     app.state.tokens = tokens
     app.state.refresh = RefreshStore(config.home / "refresh.json") if config.auth else None
     app.state.started = time.monotonic()
+    app.state.kept = 0
 
     async def shutdown() -> None:
-        await manager.shutdown()
-        await asyncio.to_thread(recs.close)
+        handoff = manager.shutdown()
+        await manager.clients_gone(2.0)  # each closed with 1001 before uvicorn closes the rest
+        await manager.end_local()
+        await asyncio.to_thread(recs.close)  # on disk before the keeper appends
+        await link.leave(handoff)
+        app.state.kept = len(handoff)
 
     app.state.shutdown = shutdown
     errors.install(app)

@@ -62,6 +62,8 @@ class SessionOut(BaseModel):
     createdAt: str
     exitedAt: str | None
     clients: int
+    lost: str | None = None
+    """Why the program can no longer be reached or its exit code known (its keeper died)."""
 
 
 class Health(BaseModel):

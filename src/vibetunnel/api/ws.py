@@ -69,12 +69,14 @@ async def serve_socket(
     except VibeTunnelError as exc:
         await close(ws, exc.close_code, exc.message)
         return
-    await _stream(ws, session, idle_timeout, writable)
+    await _stream(ws, session, await manager.replay(session), idle_timeout, writable)
 
 
-async def _stream(ws: WebSocket, session: Session, idle_timeout: float, writable: bool) -> None:
-    client = Client(ws.send_bytes, ws.send_text, session.screen.snapshot)
-    session.attach(client)
+async def _stream(
+    ws: WebSocket, session: Session, screen: bytes, idle_timeout: float, writable: bool
+) -> None:
+    client = Client(ws.send_bytes, ws.send_text, session.snapshot)
+    session.attach(client, screen)
     try:
         which, task = await race(
             client.run(), _receive(ws, session, client, idle_timeout, writable)

@@ -9,7 +9,7 @@ from types import ModuleType
 
 from vibetunnel import __version__
 
-COMMANDS = ("serve", "token", "passwd", "recordings", "play")
+COMMANDS = ("serve", "stop", "token", "passwd", "recordings", "play")
 
 
 def _load(name: str) -> ModuleType | None:

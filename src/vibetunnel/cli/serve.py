@@ -78,11 +78,19 @@ def run(args: argparse.Namespace) -> int:
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError
+    from vibetunnel.keeper.client import KeeperError, attach
 
     warn_no_auth(config)
     try:
-        app = create_app(config)
+        # First: the keeper holds the sessions of earlier servers, and refuses a second one.
+        keeper = attach(config.home)
+    except KeeperError as exc:
+        print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(config, keeper)
     except (SecretError, OSError) as exc:
+        keeper.close()
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
     tokens = app.state.tokens
@@ -107,6 +115,12 @@ def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(FileNotFoundError):
             if json.loads(server_file.read_text()).get("pid") == os.getpid():
                 server_file.unlink()
+    if app.state.kept:
+        print(
+            f"vibetunnel: {app.state.kept} session(s) keep running; they are back with the next "
+            "`vibetunnel serve`, and `vibetunnel stop --sessions` ends them",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -68,3 +68,11 @@ def split_utf8(data: bytes | bytearray, limit: int) -> int:
         while cut < len(data) and (data[cut] & 0xC0) == 0x80:
             cut += 1
     return cut
+
+
+def take(pending: bytearray, limit: int) -> bytes:
+    """Cut the next frame (at most `limit` bytes of whole characters) off `pending`."""
+    cut = split_utf8(pending, limit)
+    frame = encode(bytes(pending[:cut]))
+    del pending[:cut]
+    return frame

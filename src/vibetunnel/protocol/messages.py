@@ -99,6 +99,7 @@ def parse(text: str) -> Message:
 PONG = '{"type":"pong"}'
 
 
-def exit_message(code: int) -> str:
-    """The server's exit message (a signal N is reported as 128 + N, as shells do)."""
+def exit_message(code: int | None) -> str:
+    """The server's exit message (a signal N is reported as 128 + N, as shells do; null when
+    the code cannot be known: the keeper that held the program is gone)."""
     return json.dumps({"type": "exit", "code": code})

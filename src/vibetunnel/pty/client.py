@@ -49,6 +49,7 @@ class Client:
         self.resyncs = 0
         self._ending: Ending | None = None
         self._exit_code: int | None = None
+        """The program's exit code; None also when it cannot be known (see Session.lost)."""
         self._waiter: asyncio.Future[None] | None = None
 
     # Called by the session, synchronously, on the event loop.
@@ -77,7 +78,7 @@ class Client:
         self.texts.append(text)
         self._wake()
 
-    def session_exited(self, code: int) -> None:
+    def session_exited(self, code: int | None) -> None:
         """Send what is pending, then the exit message; the sender then ends with EXITED."""
         if self._ending is None:
             self._ending = Ending.EXITED
@@ -102,7 +103,6 @@ class Client:
                 return Ending.SHUTDOWN
             if not self.pending:
                 if self._ending is Ending.EXITED:
-                    assert self._exit_code is not None
                     await self._send_text(messages.exit_message(self._exit_code))
                     return Ending.EXITED
                 await self._wait(None)
@@ -113,10 +113,7 @@ class Client:
             if due > now and self._ending is None:
                 await self._wait(due)
                 continue
-            cut = frames.split_utf8(self.pending, self.policy.max_frame)
-            chunk = bytes(self.pending[:cut])
-            del self.pending[:cut]
-            await self._send_bytes(frames.encode(chunk))
+            await self._send_bytes(frames.take(self.pending, self.policy.max_frame))
             self.policy.sent(loop.time())
 
     def _wake(self) -> None:

@@ -1,22 +1,35 @@
-"""The registry of sessions: create with validated options, look up, delete, shut down."""
+"""The registry of sessions: create with validated options, look up, delete, shut down.
+
+Programs are spawned by a `Spawner`: the keeper (their parent, which outlives this server)
+in production, or this process itself (`LocalSpawner`, for tests of this layer).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
+import errno
 import os
+import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from vibetunnel.errors import BadRequest, Conflict, SessionNotFound, TooManyRequests
+from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess
 from vibetunnel.pty.session import Recorder, Session
 
 TERM = "xterm-256color"
 # Never hand the server's own secrets to the shells it starts.
 SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET")
+EXITED_SCREENS = 64 * 1024 * 1024
+"""Bytes of last screens kept for exited sessions, all together; older ones are read back
+from their recordings when a client asks."""
 
 
 @dataclass
@@ -45,7 +58,35 @@ def child_env(extra: dict[str, str], session_id: str) -> dict[str, str]:
     return env
 
 
-RecorderFactory = Callable[[Session], Recorder | None]
+class Spawner(Protocol):
+    """Starts programs on new PTYs. `spawn` raises OSError as exec would."""
+
+    async def spawn(self, request: dict[str, Any]) -> PtyProcess: ...
+    def forget(self, session_id: str) -> None: ...
+
+
+class LocalSpawner:
+    """Programs as children of this process: they end with it."""
+
+    async def spawn(self, request: dict[str, Any]) -> PtyProcess:
+        return PtyProcess.spawn(
+            request["argv"],
+            cwd=request["cwd"],
+            env=request["env"],
+            cols=request["cols"],
+            rows=request["rows"],
+        )
+
+    def forget(self, session_id: str) -> None:
+        pass
+
+
+class Recorders(Protocol):
+    """Where sessions are recorded (recording.recorder.Recordings)."""
+
+    def for_session(self, session: Session) -> Recorder | None: ...
+    def resume(self, session: Session) -> Recorder | None: ...
+    def read_screen(self, session_id: str) -> bytes: ...
 
 
 class SessionManager:
@@ -54,19 +95,23 @@ class SessionManager:
     def __init__(
         self,
         *,
+        spawner: Spawner | None = None,
         max_sessions: int = 100,
         record_input: bool = False,
-        recorder_factory: RecorderFactory | None = None,
+        recorders: Recorders | None = None,
     ) -> None:
+        self.spawner: Spawner = spawner or LocalSpawner()
         self.max_sessions = max_sessions
         self.record_input = record_input
-        self.recorder_factory = recorder_factory
+        self.recorders = recorders
         self.version = 0
         self.closing = False
         self._changed = asyncio.Event()
         self._sessions: dict[str, Session] = {}
         self._adopted: set[str] = set()
         """Ids of sessions whose program runs under `vt`: the server never ends those."""
+        self._screens: OrderedDict[str, int] = OrderedDict()
+        """Exited sessions whose last screen is still in memory, oldest first, with sizes."""
 
     def list(self) -> list[Session]:
         return list(self._sessions.values())
@@ -80,7 +125,7 @@ class SessionManager:
     def running_count(self) -> int:
         return sum(1 for s in self._sessions.values() if s.running)
 
-    def create(self, opts: SessionOptions) -> Session:
+    async def create(self, opts: SessionOptions) -> Session:
         """Spawn a session. Raises BadRequest, Conflict or TooManyRequests."""
         session_id = opts.id or str(uuid.uuid4())
         if session_id in self._sessions:
@@ -98,23 +143,32 @@ class SessionManager:
             command, args = opts.command, list(opts.args)
         if not command:
             raise BadRequest("command: must not be empty")
+        name = opts.name or os.path.basename(command)
+        created_at = time.time()
+        request = {
+            "id": session_id,
+            "argv": [command, *args],
+            "cwd": cwd,
+            "env": child_env(opts.env, session_id),
+            "cols": opts.cols,
+            "rows": opts.rows,
+            "name": name,
+            "command": command,
+            "args": args,
+            "record": self.recorders is not None,
+            "recordInput": self.record_input,
+            "createdAt": created_at,
+        }
         try:
-            process = PtyProcess.spawn(
-                [command, *args],
-                cwd=cwd,
-                env=child_env(opts.env, session_id),
-                cols=opts.cols,
-                rows=opts.rows,
-            )
-        except FileNotFoundError:
-            raise BadRequest(f"command: not found: {command}") from None
-        except PermissionError:
-            raise BadRequest(f"command: not executable: {command}") from None
+            process = await self.spawner.spawn(request)
         except OSError as exc:
-            raise BadRequest(f"command: cannot start {command}: {exc.strerror}") from None
+            raise _spawn_error(command, exc) from None
+        if session_id in self._sessions:  # taken while we waited for the keeper
+            process.orphan()
+            raise Conflict(f"id: session {session_id} already exists")
         session = Session(
             id=session_id,
-            name=opts.name or os.path.basename(command),
+            name=name,
             command=command,
             args=args,
             cwd=cwd,
@@ -122,17 +176,110 @@ class SessionManager:
             rows=opts.rows,
             process=process,
             record_input=self.record_input,
+            created_at=created_at,
         )
-        if self.recorder_factory is not None:
-            session.recorder = self.recorder_factory(session)
+        if self.recorders is not None:
+            session.recorder = self.recorders.for_session(session)
+            session.output.recording = session.recorder
         self._add(session)
+        return session
+
+    def adopt_all(
+        self, kept: builtins.list[tuple[dict[str, Any], int | None]]
+    ) -> builtins.list[Session]:
+        """Every session a keeper handed over, but those this server already holds."""
+        adopted = []
+        for message, fd in kept:
+            if message.get("id") in self._sessions:
+                if fd is not None:
+                    os.close(fd)
+                continue
+            adopted.append(self.adopt_kept(message, fd))
+        return adopted
+
+    def adopt_kept(self, kept: dict[str, Any], fd: int | None) -> Session:
+        """A session the keeper holds, as it hands it to a new server: running (with its
+        PTY master `fd`, screen and held bytes) or ended while no server ran."""
+        screen = ScreenBuffer()
+        screen.append(str(kept.get("screen", "")).encode("utf-8"))
+        held = bytes.fromhex(str(kept.get("held", "")))
+        running = fd is not None and kept.get("exitedAt") is None
+        process = PtyProcess(fd, int(kept["pid"])) if fd is not None else None
+        session = Session(
+            id=kept["id"],
+            name=kept["name"],
+            command=kept["command"],
+            args=list(kept["args"]),
+            cwd=kept["cwd"],
+            cols=int(kept["cols"]),
+            rows=int(kept["rows"]),
+            process=process,
+            pid=int(kept["pid"]),
+            record_input=bool(kept.get("recordInput")),
+            created_at=float(kept["createdAt"]),
+            lost=kept.get("lost"),
+            output=Output(screen=screen if running else None, held=held),
+        )
+        if fd is not None and self.recorders is not None and kept.get("record"):
+            session.recorder = self.recorders.resume(session)
+            session.output.recording = session.recorder
+        self._sessions[session.id] = session
+        session.on_change = self.touch
+        session.on_ended = self._ended
+        if process is not None:
+            os.set_blocking(fd, False)  # type: ignore[arg-type]
+            session.start()
+            if not running:  # ended meanwhile, output still in the terminal
+                process.exited_with(kept.get("exitCode"))
+        else:
+            session.ended(kept.get("exitCode"), float(kept.get("exitedAt") or time.time()))
+        self.touch()
         return session
 
     def _add(self, session: Session) -> None:
         session.on_change = self.touch
+        session.on_ended = self._ended
         self._sessions[session.id] = session
         session.start()
         self.touch()
+
+    # -- the keeper's news -------------------------------------------------------------------
+
+    def kept_exit(self, session_id: str, code: int | None, at: float) -> None:
+        session = self._sessions.get(session_id)
+        if session is not None and isinstance(session.process, PtyProcess):
+            session.process.exited_with(code)
+
+    def keeper_lost(self, why: str) -> None:
+        """Programs keep running while this server holds their terminals; their exit codes
+        will never be known, and they end with this server."""
+        for session in self._sessions.values():
+            if session.running and session.id not in self._adopted:
+                session.lost = f"{why}: the exit code will not be known"
+                if isinstance(session.process, PtyProcess):
+                    session.process.orphan()
+        self.touch()
+
+    # -- exited sessions' screens --------------------------------------------------------------
+
+    def _ended(self, session: Session) -> None:
+        if session.output.screen is None:
+            return
+        self._screens[session.id] = len(session.output.screen)
+        total = sum(self._screens.values())
+        while total > EXITED_SCREENS and len(self._screens) > 1:
+            old_id, size = self._screens.popitem(last=False)
+            total -= size
+            old = self._sessions.get(old_id)
+            if old is not None:
+                old.output.screen = None
+
+    async def replay(self, session: Session) -> bytes:
+        """What a new client is sent first: the screen, read back from the recording if it
+        was dropped from memory."""
+        if session.output.screen is not None or self.recorders is None:
+            return session.snapshot()
+        return await asyncio.to_thread(self.recorders.read_screen, session.id)
 
     # -- change notification, for the live session list ---------------------------------------
 
@@ -159,28 +306,67 @@ class SessionManager:
     def forget(self, session: Session) -> None:
         """Drop an adopted session whose `vt` link is gone (vt registers it again later)."""
         if self._sessions.get(session.id) is session:
-            del self._sessions[session.id]
-            self._adopted.discard(session.id)
-            self.touch()
+            self._drop(session.id)
+
+    def _drop(self, session_id: str) -> None:
+        del self._sessions[session_id]
+        self._adopted.discard(session_id)
+        self._screens.pop(session_id, None)
+        self.touch()
 
     async def delete(self, session_id: str) -> None:
         """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""
         session = self.get(session_id)
         await session.kill()
         if self._sessions.get(session_id) is session:
-            del self._sessions[session_id]
-            self._adopted.discard(session_id)
-            self.touch()
+            adopted = session_id in self._adopted
+            self._drop(session_id)
+            if not adopted:
+                self.spawner.forget(session_id)
 
-    async def shutdown(self) -> None:
-        """Tell every client the server is going away, then end every program.
+    def shutdown(self) -> builtins.list[tuple[str, bytes, bytes]]:
+        """Tell every client the server is going away; let go of every kept program.
 
-        Programs run by `vt` belong to the user's terminal and keep running: their links are
-        closed with the server, and vt registers them again with the next server.
+        Returns (id, screen, held bytes) of each running session, for the keeper, which
+        reads their terminals from now on. Programs run by `vt` keep running too: their
+        links close with the server, and vt registers them again with the next server.
         """
         self.closing = True
         self.touch()  # live session lists end
+        handoff = []
         for session in self._sessions.values():
             session.shutdown_clients()
-        owned = [s for s in self._sessions.values() if s.id not in self._adopted]
-        await asyncio.gather(*(s.kill(grace=0.5) for s in owned))
+            process = session.process
+            if session.id in self._adopted or not session.running:
+                continue
+            if not isinstance(process, PtyProcess) or process.is_child:
+                continue  # ours alone: end_local ends it
+            process.release()
+            if session.recorder is not None:
+                session.recorder.detach()
+            handoff.append((session.id, session.snapshot(), session.output.held()))
+        return handoff
+
+    async def clients_gone(self, timeout: float) -> None:
+        """Wait (at most `timeout` s) until every client has been told and has left."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while any(s.clients for s in self._sessions.values()):
+                    await self.wait_change(self.version, timeout)
+
+    async def end_local(self) -> None:
+        """End programs that are this process's own children (LocalSpawner)."""
+        local = [
+            s
+            for s in self._sessions.values()
+            if isinstance(s.process, PtyProcess) and s.process.is_child and s.running
+        ]
+        await asyncio.gather(*(s.kill(grace=0.5) for s in local))
+
+
+def _spawn_error(command: str, exc: OSError) -> BadRequest:
+    if exc.errno == errno.ENOENT:
+        return BadRequest(f"command: not found: {command}")
+    if exc.errno == errno.EACCES:
+        return BadRequest(f"command: not executable: {command}")
+    return BadRequest(f"command: cannot start {command}: {exc.strerror}")

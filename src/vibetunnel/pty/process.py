@@ -46,18 +46,29 @@ def set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
+def get_winsize(fd: int) -> tuple[int, int]:
+    """(cols, rows) of the terminal."""
+    rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    return cols, rows
+
+
 def exit_code(returncode: int) -> int:
     """A shell's view of an exit status: a signal N is 128 + N."""
     return 128 - returncode if returncode < 0 else returncode
 
 
 class PtyProcess:
-    """One child process on one PTY. Create with `spawn`, then `start` on the running loop."""
+    """One program on one PTY, seen through its master.
 
-    def __init__(self, proc: subprocess.Popen[bytes], master: int) -> None:
+    Made by `spawn` (this process is the program's parent and reaps it through a pidfd) or
+    from a master handed over by the keeper (`PtyProcess(fd, pid)`: the keeper is the parent
+    and reports the exit with `exited_with`). Then `start` on the running loop.
+    """
+
+    def __init__(self, master: int, pid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
         self._proc = proc
         self.fd = master
-        self.pid = proc.pid
+        self.pid = pid
         self.returncode: int | None = None
         self._out = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -65,9 +76,11 @@ class PtyProcess:
         self._eof = False
         self._finished = False
         self._paused = False
+        self._ended = False
+        self._orphaned = False
         self._grace: asyncio.TimerHandle | None = None
         self._on_output: Callable[[bytes], None] = lambda data: None
-        self._on_exit: Callable[[int], None] = lambda code: None
+        self._on_exit: Callable[[int | None], None] = lambda code: None
         self.exited = asyncio.Event()
 
     @classmethod
@@ -95,16 +108,26 @@ class PtyProcess:
         finally:
             os.close(slave)  # only the child holds the slave: its exit ends our reads with EIO
         os.set_blocking(master, False)
-        return cls(proc, master)
+        return cls(master, proc.pid, proc)
 
-    def start(self, on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None:
-        """Begin reading; `on_exit(code)` runs once, after the last output was delivered."""
+    def start(
+        self,
+        on_output: Callable[[bytes], None],
+        on_exit: Callable[[int | None], None],
+        *,
+        paused: bool = False,
+    ) -> None:
+        """Begin reading (unless `paused`); `on_exit(code)` runs once, after the last output
+        was delivered. The code is None when it can never be known (`orphan`)."""
         self._loop = asyncio.get_running_loop()
         self._on_output = on_output
         self._on_exit = on_exit
-        self._loop.add_reader(self.fd, self._readable)
-        self._pidfd = os.pidfd_open(self.pid)
-        self._loop.add_reader(self._pidfd, self._reap)
+        self._paused = paused
+        if not paused:
+            self._loop.add_reader(self.fd, self._readable)
+        if self._proc is not None:
+            self._pidfd = os.pidfd_open(self.pid)
+            self._loop.add_reader(self._pidfd, self._reap)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -148,31 +171,53 @@ class PtyProcess:
                 self._loop.add_reader(self.fd, self._readable)
 
     def _reap(self) -> None:
-        assert self._loop is not None
+        assert self._loop is not None and self._proc is not None
         if self._proc.poll() is None:
             return
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = -1
-        self.returncode = exit_code(self._proc.returncode)
+        self.exited_with(exit_code(self._proc.returncode))
+
+    def exited_with(self, code: int | None) -> None:
+        """The program ended with `code` (None: unknown); finish once its output is read."""
+        if self._ended or self._finished:
+            return
+        assert self._loop is not None
+        self._ended = True
+        self.returncode = code
+        if self._paused:
+            # Not reading (the keeper while a server reads): whoever reads drains the rest.
+            self._finish()
+            return
         if not self._eof:
             self._readable()  # most output is already waiting: take it now
-        if not self._eof:
+        if not self._eof and not self._finished:
             self._grace = self._loop.call_later(EXIT_GRACE, self._finish)
         self._maybe_finish()
 
+    def orphan(self) -> None:
+        """Nobody will report the exit (the keeper is gone): end at end of output, code
+        unknown."""
+        self._orphaned = True
+        self._maybe_finish()
+
     def _maybe_finish(self) -> None:
-        if self._eof and self.returncode is not None:
+        if self._eof and (self._ended or self._orphaned):
             self._finish()
 
     def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        assert self._loop is not None and self.returncode is not None
+        assert self._loop is not None
         if self._grace is not None:
             self._grace.cancel()
-        if not self._eof:
+        if self._pidfd >= 0:
+            self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        if not self._eof and not self._paused:
             self._readable()
             self._loop.remove_reader(self.fd)
         if self._out:
@@ -182,6 +227,26 @@ class PtyProcess:
         self.fd = -1
         self.exited.set()
         self._on_exit(self.returncode)
+
+    @property
+    def is_child(self) -> bool:
+        """This process spawned the program (and ends it when it stops)."""
+        return self._proc is not None
+
+    def release(self) -> None:
+        """Let go of the terminal without ending anything (the keeper holds it too)."""
+        if self._finished:
+            return
+        self._finished = True
+        assert self._loop is not None
+        if self._grace is not None:
+            self._grace.cancel()
+        if not self._paused and not self._eof:
+            self._loop.remove_reader(self.fd)
+        if self._out:
+            self._loop.remove_writer(self.fd)
+        os.close(self.fd)
+        self.fd = -1
 
     # -- input ------------------------------------------------------------------------------
 
@@ -223,7 +288,7 @@ class PtyProcess:
 
     def signal(self, sig: int) -> None:
         """Send `sig` to the program's process group (the shell and what it runs)."""
-        if self.returncode is not None:
+        if self._ended or self._finished:
             return
         try:
             os.killpg(self.pid, sig)

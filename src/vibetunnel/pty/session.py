@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import codecs
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.client import Client
+from vibetunnel.pty.output import Output
 
 
 class Pty(Protocol):
@@ -20,7 +19,9 @@ class Pty(Protocol):
     pid: int
     exited: asyncio.Event
 
-    def start(self, on_output: Callable[[bytes], None], on_exit: Callable[[int], None]) -> None: ...
+    def start(
+        self, on_output: Callable[[bytes], None], on_exit: Callable[[int | None], None]
+    ) -> None: ...
     def write(self, data: bytes) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
     async def terminate(self, grace: float = 1.0) -> None: ...
@@ -32,7 +33,8 @@ class Recorder(Protocol):
     def output(self, data: str) -> None: ...
     def input(self, data: str) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
-    def close(self, exit_code: int) -> None: ...
+    def close(self, exit_code: int | None) -> None: ...
+    def detach(self) -> None: ...
 
 
 def iso(ts: float | None) -> str | None:
@@ -43,7 +45,11 @@ def iso(ts: float | None) -> str | None:
 
 @dataclass
 class Session:
-    """A running or exited program and the clients watching it."""
+    """A running or exited program and the clients watching it.
+
+    `process` is None for a session that had already ended when this server learnt of it
+    (from the keeper after a restart): its screen is then read back from its recording.
+    """
 
     id: str
     name: str
@@ -52,26 +58,34 @@ class Session:
     cwd: str
     cols: int
     rows: int
-    process: Pty
+    process: Pty | None
+    pid: int = 0
     recorder: Recorder | None = None
     record_input: bool = False
     created_at: float = field(default_factory=time.time)
     exited_at: float | None = None
     exit_code: int | None = None
-    screen: ScreenBuffer = field(default_factory=ScreenBuffer)
+    lost: str | None = None
+    """Why this session's program can no longer be reached or its exit code known."""
+    output: Output = field(default_factory=Output)
     clients: set[Client] = field(default_factory=set)
     on_change: Callable[[], None] = lambda: None
     """Called when what `to_json` shows changes (the manager tells the live session list)."""
+    on_ended: Callable[[Session], None] = lambda session: None
 
     def __post_init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if self.process is not None and not self.pid:
+            self.pid = self.process.pid
+        if self.recorder is not None:
+            self.output.recording = self.recorder
 
     def start(self) -> None:
-        self.process.start(self._output, self._exited)
+        assert self.process is not None
+        self.process.start(self.output.feed, self._exited)
 
     @property
     def running(self) -> bool:
-        return self.exit_code is None
+        return self.exited_at is None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,59 +98,55 @@ class Session:
             "rows": self.rows,
             "status": "running" if self.running else "exited",
             "exitCode": self.exit_code,
-            "pid": self.process.pid,
+            "pid": self.pid,
             "createdAt": iso(self.created_at),
             "exitedAt": iso(self.exited_at),
             "clients": len(self.clients),
+            "lost": self.lost,
         }
 
     # -- output -----------------------------------------------------------------------------
 
-    def _output(self, raw: bytes) -> None:
-        text = self._decoder.decode(raw)
-        if text:
-            self._publish(text)
+    def snapshot(self) -> bytes:
+        return self.output.snapshot()
 
-    def _publish(self, text: str) -> None:
-        data = text.encode("utf-8")
-        self.screen.append(data)
-        for client in self.clients:
-            client.feed(data)
-        if self.recorder is not None:
-            self.recorder.output(text)
-
-    def _exited(self, code: int) -> None:
-        tail = self._decoder.decode(b"", final=True)
-        if tail:
-            self._publish(tail)
-        self.exit_code = code
-        self.exited_at = time.time()
+    def _exited(self, code: int | None) -> None:
+        self.output.finish()
+        self.ended(code, time.time())
         for client in self.clients:
             client.session_exited(code)
         if self.recorder is not None:
             self.recorder.close(code)
         self.on_change()
 
+    def ended(self, code: int | None, at: float) -> None:
+        self.exit_code = code
+        self.exited_at = at
+        self.on_ended(self)
+
     # -- clients ----------------------------------------------------------------------------
 
-    def attach(self, client: Client) -> None:
-        """Start `client` on the current screen; an exited session then says goodbye."""
-        client.feed(self.screen.snapshot())
+    def attach(self, client: Client, screen: bytes | None = None) -> None:
+        """Start `client` on the current screen (or `screen`, read back from the recording);
+        an exited session then says goodbye."""
+        client.feed(self.snapshot() if screen is None else screen)
         self.clients.add(client)
+        self.output.sinks.append(client)
         self.on_change()
         if not self.running:
-            assert self.exit_code is not None
             client.session_exited(self.exit_code)
 
     def detach(self, client: Client) -> None:
-        self.clients.discard(client)
-        self.on_change()
+        if client in self.clients:
+            self.clients.discard(client)
+            self.output.sinks.remove(client)
+            self.on_change()
 
     # -- input ------------------------------------------------------------------------------
 
     def write(self, data: str) -> None:
         """Type `data` into the program (control characters go to the line discipline)."""
-        if not self.running:
+        if not self.running or self.process is None:
             return
         for client in self.clients:
             client.note_input()
@@ -146,7 +156,7 @@ class Session:
 
     def resize(self, cols: int, rows: int) -> None:
         """Latest resize wins, whichever client sent it."""
-        if not self.running or (cols, rows) == (self.cols, self.rows):
+        if not self.running or self.process is None or (cols, rows) == (self.cols, self.rows):
             return
         self.cols, self.rows = cols, rows
         self.process.resize(cols, rows)
@@ -156,7 +166,7 @@ class Session:
 
     async def kill(self, grace: float = 1.0) -> None:
         """Staged kill; returns once the session has exited."""
-        if self.running:
+        if self.running and self.process is not None:
             await self.process.terminate(grace)
             await asyncio.wait_for(self.process.exited.wait(), timeout=5.0)
 

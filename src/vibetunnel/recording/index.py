@@ -168,6 +168,11 @@ def _inspect_cast(path: Path, repair: bool) -> _CastInfo | None:
     return _CastInfo(header, last_t, size)
 
 
+def repair_cast(path: Path) -> bool:
+    """Cut a torn last line off a .cast (a writer killed mid-line); False if unreadable."""
+    return _inspect_cast(path, repair=True) is not None
+
+
 def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
     header = info.header
     started = header.get("timestamp")

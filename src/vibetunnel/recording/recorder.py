@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from vibetunnel.errors import RecordingNotFound
 from vibetunnel.recording.index import RecordingIndex, iso
+from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
 
 if TYPE_CHECKING:
@@ -32,9 +33,13 @@ class SessionRecorder:
         self._recordings = on_close
         self._id = session_id
 
-    def close(self, exit_code: int) -> None:
+    def close(self, exit_code: int | None) -> None:
         self.writer.close()
         self._recordings.finished(self._id, exit_code)
+
+    def detach(self) -> None:
+        """This server stops; the program goes on and the keeper carries on the file."""
+        self.writer.close()
 
 
 class Recordings:
@@ -75,13 +80,31 @@ class Recordings:
         self.started(self.entry(session))
         return SessionRecorder(writer, self, session.id)
 
+    def resume(self, session: Session) -> SessionRecorder:
+        """Carry on the recording of a session this server adopted from the keeper."""
+        writer = CastWriter.resume(self.folder / f"{session.id}.cast", session.created_at)
+        self.started(self.entry(session))
+        return SessionRecorder(writer, self, session.id)
+
+    def read_screen(self, session_id: str) -> bytes:
+        return read_screen(self.folder / f"{session_id}.cast")
+
+    def ended_meanwhile(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
+        """A program the keeper saw end while no server ran: put its end in the index."""
+        with contextlib.suppress(RecordingNotFound):
+            if self.index.get(session_id).get("exitCode") is None:
+                self.index.finish(session_id, exit_code, ended_at)
+
     def started(self, entry: dict[str, object]) -> None:
         self.active.add(str(entry["id"]))
         self._jobs.submit(self.index.start, entry)
 
-    def finished(self, session_id: str, exit_code: int | None) -> None:
+    def finished(
+        self, session_id: str, exit_code: int | None, ended_at: float | None = None
+    ) -> None:
         self.active.discard(session_id)
-        self._jobs.submit(self._finish, session_id, exit_code, time.time())
+        when = time.time() if ended_at is None else ended_at
+        self._jobs.submit(self._finish, session_id, exit_code, when)
 
     def _finish(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         flush_all()  # `bytes` in the index is then the final size

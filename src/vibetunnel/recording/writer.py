@@ -36,8 +36,11 @@ _BATCH_CHARS = 4 * 1024 * 1024
 _OPEN, _EVENT, _CLOSE, _FLUSH = "open", "event", "close", "flush"
 
 COALESCE = 0.05
-"""Seconds of output merged into one "o" event (also the most a SIGKILL can lose)."""
+"""Seconds of heavy output merged into one "o" event (also the most a SIGKILL can lose)."""
 COALESCE_CHARS = 256 * 1024
+QUIET_CHARS = 16 * 1024
+"""Output smaller than this that no more output follows in the same loop turn is queued at
+once: typing and prompts reach the disk (and a crash's replay) without the 50 ms wait."""
 
 _os_write = os.write
 """The one call that writes recording data (tests replace it to fake a full disk)."""
@@ -48,9 +51,10 @@ class _FileState:
 
     __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed")
 
-    def __init__(self, path: Path, header: str) -> None:
+    def __init__(self, path: Path, header: str | None) -> None:
         self.path = path
         self.header = header
+        """None: the file exists, carry it on (append)."""
         self.fd = -1
         self.offset = 0
         """Bytes of whole lines on disk."""
@@ -88,6 +92,9 @@ def _fail(state: _FileState, what: str, error: OSError) -> None:
 
 
 def _open(state: _FileState) -> None:
+    if state.header is None:
+        _reopen(state)
+        return
     try:
         state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -99,6 +106,17 @@ def _open(state: _FileState) -> None:
         state.broken = True
         return
     _write(state, state.header.encode("utf-8"))
+
+
+def _reopen(state: _FileState) -> None:
+    # Carry on a recording another process began: append, never create or follow a link.
+    try:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        state.fd = os.open(state.path, flags)
+        state.offset = os.fstat(state.fd).st_size
+    except OSError as e:
+        _fail(state, "reopen", e)
+        state.broken = True
 
 
 def _write(state: _FileState, data: bytes) -> None:
@@ -221,9 +239,24 @@ class CastWriter:
         header = header_line(
             width, height, time.time() if timestamp is None else timestamp, env, command, title
         )
+        self._setup(path, header, clock, clock())
+
+    @classmethod
+    def resume(
+        cls, path: Path, started_at: float, clock: Callable[[], float] = time.monotonic
+    ) -> CastWriter:
+        """Carry on the recording at `path` (begun at Unix time `started_at`, by this or
+        another process): append events timed from that start. Repair a torn tail first."""
+        writer = cls.__new__(cls)
+        writer._setup(path, None, clock, clock() - max(0.0, time.time() - started_at))
+        return writer
+
+    def _setup(
+        self, path: Path, header: str | None, clock: Callable[[], float], start: float
+    ) -> None:
         self.path = Path(path)
         self._clock = clock
-        self._start = clock()
+        self._start = start
         self._state = _FileState(self.path, header)
         self._closer = weakref.finalize(self, _enqueue_close, self._state)
         self._pending: list[str] = []
@@ -271,9 +304,14 @@ class CastWriter:
                 _queue.put_nowait((_EVENT, self._state, self._pending_t, "o", data))
                 return
             self._timer = loop.call_later(COALESCE, self._flush_pending)
+            loop.call_soon(self._flush_quiet)
         self._pending.append(data)
         self._pending_len += len(data)
         if self._pending_len >= COALESCE_CHARS:
+            self._flush_pending()
+
+    def _flush_quiet(self) -> None:
+        if self._pending_len < QUIET_CHARS:
             self._flush_pending()
 
     def _flush_pending(self) -> None:

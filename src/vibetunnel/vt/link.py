@@ -48,8 +48,8 @@ FINISH_TIMEOUT = 3.0
 """Seconds vt waits, at exit, to hand its last output and exit code to the server."""
 
 
-def find_server(home: Path) -> str | None:
-    """The URL of the live server of `home`, or None (no server.json, or its pid is dead)."""
+def server_info(home: Path) -> tuple[str, int] | None:
+    """(URL, pid) of the live server of `home`, or None (no server.json, or its pid is dead)."""
     try:
         info = json.loads((home / SERVER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -67,7 +67,13 @@ def find_server(home: Path) -> str | None:
         return None
     except PermissionError:
         pass  # alive, someone else's: the connection attempt will tell
-    return url.rstrip("/")
+    return url.rstrip("/"), pid
+
+
+def find_server(home: Path) -> str | None:
+    """The URL of the live server of `home`, or None."""
+    info = server_info(home)
+    return None if info is None else info[0]
 
 
 def token(home: Path) -> str | None:

@@ -103,5 +103,5 @@ async def test_shutdown_leaves_vt_programs_running() -> None:
     manager = SessionManager()
     remote = RemotePty(1)
     manager.adopt(vt_session("a", remote))
-    await asyncio.wait_for(manager.shutdown(), 1)
+    assert manager.shutdown() == []  # nothing to hand the keeper
     assert drain(remote) == []  # no signal sent to vt

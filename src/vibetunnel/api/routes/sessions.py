@@ -36,7 +36,7 @@ async def create_session(
 ) -> dict[str, Any]:
     """Start a program in a new PTY. Every field is optional."""
     opts = SessionOptions(**(body or CreateSession()).model_dump())
-    session = manager(request).create(opts)
+    session = await manager(request).create(opts)
     response.headers["Location"] = f"/api/sessions/{session.id}"
     return session.to_json()
 

@@ -1,0 +1,5 @@
+import sys
+
+from vibetunnel.keeper.daemon import main
+
+sys.exit(main())

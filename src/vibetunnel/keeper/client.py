@@ -1,0 +1,277 @@
+"""The server's side of the keeper: find or start it, attach, spawn, and hear of exits.
+
+`attach` is blocking and runs before the server listens: it starts the keeper if none runs,
+says hello and receives every session with its PTY master. `KeeperLink` then carries the
+same connection on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vibetunnel.errors import VibeTunnelError
+from vibetunnel.keeper.channel import Channel, Message, peer_uid, recv_messages, send_message
+from vibetunnel.keeper.daemon import INFO, SOCKET
+from vibetunnel.keeper.wire import PROTOCOL, WireError
+from vibetunnel.pty.process import PtyProcess
+
+START_TIMEOUT = 10.0
+ANSWER_TIMEOUT = 30.0
+LOG = "keeper.log"
+
+
+class KeeperError(VibeTunnelError):
+    """The keeper cannot be reached, or will not take this server."""
+
+    status = 503
+    code = "keeper_unavailable"
+    close_code = 1011
+
+
+def keeper_pid(home: Path) -> int | None:
+    """The pid in `<home>/keeper.json` if that process is alive."""
+    try:
+        pid = json.loads((home / INFO).read_text(encoding="utf-8")).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    return pid if alive(pid) else None
+
+
+def connect(home: Path) -> socket.socket | None:
+    """A connection to the running keeper of `home`, or None when none listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(home / SOCKET))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except OSError as exc:
+        sock.close()
+        raise KeeperError(f"cannot reach the session keeper: {exc.strerror}") from None
+    if peer_uid(sock) != os.getuid():
+        sock.close()
+        raise KeeperError(f"{home / SOCKET} belongs to another user")
+    return sock
+
+
+def start(home: Path) -> None:
+    """Start a keeper for `home`: in its own session (no terminal's Ctrl-C reaches it), and
+    not our child (it forks away at once), so it outlives this server."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log = os.open(home / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        first = subprocess.run(
+            [sys.executable, "-m", "vibetunnel.keeper", "--fork", str(home)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+            timeout=START_TIMEOUT,
+        )
+    finally:
+        os.close(log)
+    if first.returncode != 0:
+        raise KeeperError(f"the session keeper failed to start (see {home / LOG})")
+
+
+def connect_or_start(home: Path, timeout: float = START_TIMEOUT) -> socket.socket:
+    sock = connect(home)
+    if sock is not None:
+        return sock
+    start(home)
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = connect(home)
+        if sock is not None:
+            return sock
+        if time.monotonic() > deadline:
+            raise KeeperError(f"the session keeper did not start within {timeout:g} s")
+        time.sleep(0.01)
+
+
+@dataclass
+class Attachment:
+    """What a server gets on attaching: the connection, and every session with its master."""
+
+    sock: socket.socket
+    keeper_pid: int
+    keeper_version: str
+    sessions: list[tuple[Message, int | None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for _, fd in self.sessions:
+            if fd is not None:
+                os.close(fd)
+        self.sessions.clear()
+        self.sock.close()
+
+
+def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
+    """Attach this process as the server of `home`'s keeper. Raises KeeperError."""
+    sock = connect_or_start(home)
+    try:
+        send_message(sock, {"type": "hello", "protocol": PROTOCOL, "pid": os.getpid()})
+        got = recv_messages(sock, lambda m: m["type"] in ("ready", "refused"), timeout)
+    except (OSError, TimeoutError, WireError) as exc:
+        sock.close()
+        raise KeeperError(f"the session keeper did not answer: {exc}") from None
+    first, _ = got[0]
+    if first["type"] == "refused":
+        sock.close()
+        raise KeeperError(str(first.get("why")))
+    attachment = Attachment(sock, int(first.get("pid", 0)), str(first.get("version", "")))
+    for message, fds in got[1:]:
+        if message["type"] == "session":
+            attachment.sessions.append((message, fds[0] if fds else None))
+    return attachment
+
+
+def stop(home: Path, sessions: bool, timeout: float = ANSWER_TIMEOUT) -> dict[str, Any] | None:
+    """Ask the keeper to stop (ending every program with `sessions`); None if none runs.
+
+    Returns its answer {ended, running} once it is done, and, if it exits, once it has.
+    """
+    sock = connect(home)
+    if sock is None:
+        return None
+    pid = keeper_pid(home)
+    with sock:
+        send_message(sock, {"type": "stop", "sessions": sessions})
+        try:
+            got = recv_messages(sock, lambda m: m["type"] == "stopped", timeout)
+        except ConnectionError:
+            return {"ended": 0, "running": 0}
+    answer = got[-1][0]
+    if pid is not None and (sessions or not answer.get("running")):
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    return answer
+
+
+def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for a parent that does not reap."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
+
+
+class KeeperLink:
+    """The attached connection on the running loop."""
+
+    def __init__(
+        self,
+        home: Path,
+        on_exit: Callable[[str, int | None, float], None],
+        on_lost: Callable[[str], None],
+        on_kept: Callable[[list[tuple[Message, int | None]]], None],
+    ) -> None:
+        self.home = home
+        self._on_exit = on_exit
+        self._on_lost = on_lost
+        self._on_kept = on_kept
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[tuple[int, int]]] = {}
+        self._leaving = False
+        self.keeper_pid = 0
+        self.channel: Channel | None = None
+
+    def take(self, attachment: Attachment) -> None:
+        """Carry `attachment` on the loop; hand its sessions to `on_kept`."""
+        self.keeper_pid = attachment.keeper_pid
+        self.channel = Channel(attachment.sock, self._message, self._closed)
+        sessions, attachment.sessions = attachment.sessions, []
+        self._on_kept(sessions)
+
+    async def _ensure(self) -> Channel:
+        # A keeper that was killed is replaced by a new one at the next spawn.
+        if self.channel is None or self.channel.closed:
+            self.take(await asyncio.to_thread(attach, self.home))
+        assert self.channel is not None
+        return self.channel
+
+    async def spawn(self, request: dict[str, Any]) -> PtyProcess:
+        """A new program. Raises OSError as a spawn would, or KeeperError."""
+        pid, fd = await self._spawn(request)
+        os.set_blocking(fd, False)
+        return PtyProcess(fd, pid)
+
+    async def _spawn(self, request: dict[str, Any]) -> tuple[int, int]:
+        channel = await self._ensure()
+        req = next(self._ids)
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._waiting[req] = future
+        channel.send({"type": "spawn", "req": req, **request})
+        try:
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                return await future
+        finally:
+            self._waiting.pop(req, None)
+
+    def forget(self, session_id: str) -> None:
+        if self.channel is not None:
+            self.channel.send({"type": "forget", "id": session_id})
+
+    async def leave(self, screens: list[tuple[str, bytes, bytes]]) -> None:
+        """A clean stop: hand each running session's screen over, then say bye."""
+        self._leaving = True
+        channel = self.channel
+        if channel is None or channel.closed:
+            return
+        for session_id, screen, held in screens:
+            channel.send(
+                {"type": "screen", "id": session_id, "data": screen.decode(), "held": held.hex()}
+            )
+        channel.send({"type": "bye"})
+        await channel.drain(5.0)
+        channel.close()
+
+    def _message(self, message: Message, fds: list[int]) -> None:
+        kind = message["type"]
+        if kind == "exited":
+            code = message.get("code")
+            at = message.get("at")
+            self._on_exit(
+                str(message.get("id")),
+                code if isinstance(code, int) else None,
+                float(at) if isinstance(at, int | float) else time.time(),
+            )
+        elif kind in ("spawned", "failed"):
+            future = self._waiting.get(message.get("req", -1))
+            if future is None or future.done():
+                for fd in fds:
+                    os.close(fd)
+            elif kind == "spawned" and fds:
+                future.set_result((int(message["pid"]), fds[0]))
+            else:
+                why = str(message.get("why") or "cannot start")
+                errno = message.get("errno")
+                future.set_exception(OSError(errno or 0, why) if errno else KeeperError(why))
+        else:
+            for fd in fds:
+                os.close(fd)
+
+    def _closed(self) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(KeeperError("the session keeper is gone"))
+        if not self._leaving:
+            self._on_lost(f"the session keeper (pid {self.keeper_pid}) was killed or crashed")

@@ -1,0 +1,111 @@
+"""The keeper's sessions, as kept on disk in `<home>/sessions.json` (mode 0600).
+
+Written whole (temporary file, fsync, rename) at every change, so a keeper that is killed
+leaves a table the next keeper reads: what ran under it is then reported lost, with why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("vibetunnel.keeper")
+
+TABLE = "sessions.json"
+
+
+@dataclass
+class Entry:
+    """What is known of one session besides its live parts: all a server lists."""
+
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    pid: int
+    createdAt: float  # noqa: N815 (the wire's spelling)
+    record: bool = True
+    recordInput: bool = False  # noqa: N815
+    exitCode: int | None = None  # noqa: N815
+    exitedAt: float | None = None  # noqa: N815
+    lost: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.exitedAt is None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Entry:
+        """Raises TypeError or ValueError on a malformed entry."""
+        fields = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
+        entry = cls(**fields)
+        for name in ("id", "name", "command", "cwd"):
+            if not isinstance(getattr(entry, name), str):
+                raise ValueError(f"{name} must be a string")
+        if not isinstance(entry.args, list) or not all(isinstance(a, str) for a in entry.args):
+            raise ValueError("args must be strings")
+        return entry
+
+
+def save(home: Path, keeper_pid: int, entries: list[Entry]) -> None:
+    """Replace the table whole. No fsync: the rename survives a crash of the keeper, and a
+    power cut ends the programs too."""
+    path = home / TABLE
+    tmp = home / f".{TABLE}.{os.getpid()}.tmp"
+    data = json.dumps(
+        {"keeper": keeper_pid, "sessions": [e.to_json() for e in entries]}, ensure_ascii=False
+    ).encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def load(home: Path) -> list[Entry]:
+    """The table a previous keeper left. Sessions it still ran are lost: it is gone (we hold
+    the keeper lock), and with it the last holder of their terminals."""
+    path = home / TABLE
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        log.warning("%s unreadable, starting empty: %s", path, exc)
+        return []
+    if not isinstance(raw, dict) or not isinstance(raw.get("sessions"), list):
+        return []
+    old = raw.get("keeper")
+    when = time.time()
+    with contextlib.suppress(OSError):
+        when = path.stat().st_mtime
+    entries = []
+    for obj in raw["sessions"]:
+        try:
+            entry = Entry.from_json(obj)
+        except (TypeError, ValueError, KeyError) as exc:
+            log.warning("%s: entry skipped: %s", path, exc)
+            continue
+        if entry.running:
+            entry.exitedAt = when
+            entry.lost = (
+                f"the keeper (pid {old}) that held it was killed or crashed; "
+                "the program was hung up and its exit code is unknown"
+            )
+        entries.append(entry)
+    return entries

@@ -1,0 +1,72 @@
+"""A program's output after the PTY: the one fan-out every holder of a session shares.
+
+Raw PTY reads become whole UTF-8 (a character split across two reads waits for its last
+byte; bytes that are not UTF-8 become U+FFFD), then go to the screen buffer (what a late
+joiner is sent), to the recording, and to every sink: the server's WebSocket clients, `vt`'s
+link to the server. The server's sessions, the keeper (while no server runs) and `vt` all
+use this class, so the three see the same bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Protocol
+
+from vibetunnel.protocol.screen import ScreenBuffer
+
+
+class Sink(Protocol):
+    def feed(self, data: bytes) -> None: ...
+
+
+class Recording(Protocol):
+    def output(self, data: str) -> None: ...
+
+
+class Output:
+    """Decode once, then screen, recording and sinks, in that order."""
+
+    def __init__(
+        self,
+        recording: Recording | None = None,
+        screen: ScreenBuffer | None | bool = True,
+        held: bytes = b"",
+    ) -> None:
+        self.recording = recording
+        self.screen: ScreenBuffer | None = (
+            ScreenBuffer() if screen is True else None if screen is False else screen
+        )
+        """None once dropped to bound memory (an exited session): read back from the recording."""
+        self.sinks: list[Sink] = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if held:
+            self._decoder.decode(held)
+
+    def feed(self, raw: bytes) -> None:
+        """One PTY read."""
+        text = self._decoder.decode(raw)
+        if text:
+            self._publish(text)
+
+    def finish(self) -> None:
+        """End of output: a character cut short becomes U+FFFD."""
+        text = self._decoder.decode(b"", final=True)
+        if text:
+            self._publish(text)
+
+    def held(self) -> bytes:
+        """The first bytes of a character still waiting for the rest (at most 3)."""
+        data: bytes = self._decoder.getstate()[0]
+        return data
+
+    def snapshot(self) -> bytes:
+        return b"" if self.screen is None else self.screen.snapshot()
+
+    def _publish(self, text: str) -> None:
+        data = text.encode("utf-8")
+        if self.screen is not None:
+            self.screen.append(data)
+        for sink in self.sinks:
+            sink.feed(data)
+        if self.recording is not None:
+            self.recording.output(text)
