@@ -8,6 +8,7 @@ policy are unit-tested in frontend/test/.)
 from __future__ import annotations
 
 import re
+import signal
 from typing import Any
 
 from tests.browser.conftest import (
@@ -53,3 +54,17 @@ def test_reconnects_after_a_dropped_connection(server: RunningServer, page: Any)
     type_line(page, "echo after-$((2+2))")
     expect(terminal(page)).to_contain_text("after-4")
     assert terminal(page).inner_text().count("before-2") == 1
+
+
+def test_tab_reconnects_by_itself_after_a_server_restart(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "V=kept-$((20+1)); echo $V")
+    expect(terminal(page)).to_contain_text("kept-21")
+    server.restart(signal.SIGKILL)  # a crash: the session lives on in the keeper
+    expect(status(page)).to_have_text("Connected", timeout=20_000)
+    expect(terminal(page)).to_contain_text("kept-21")  # the screen, replayed
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo again-$V")
+    expect(terminal(page)).to_contain_text("again-kept-21")

@@ -20,7 +20,9 @@ import pytest
 from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.test_recordings import asciinema_cat, cast_path, output_of, read_cast
 from tests.integration.wsclient import TermClient
-from vibetunnel.keeper.client import keeper_pid
+from vibetunnel.keeper.channel import recv_messages, send_message
+from vibetunnel.keeper.client import connect, keeper_pid
+from vibetunnel.keeper.wire import PROTOCOL
 
 BASH = {"command": "/bin/bash", "args": ["--norc", "--noprofile"], "env": {"PS1": "$ "}}
 
@@ -233,3 +235,15 @@ async def test_two_servers_on_one_home_refuse_cleanly(srv: RunningServer) -> Non
     assert "is running with this home" in second.stderr
     with srv.client() as api:
         assert api.get("/api/health").status_code == 200  # the first one is unharmed
+
+
+def test_keeper_of_another_protocol_is_refused_clearly(srv: RunningServer) -> None:
+    sock = connect(srv.home)
+    assert sock is not None
+    with sock:
+        send_message(sock, {"type": "hello", "protocol": 999, "pid": os.getpid()})
+        ((answer, _),) = recv_messages(sock, lambda m: True, 5 * UNIT)
+    assert answer["type"] == "refused"
+    assert f"protocol {PROTOCOL}, not 999" in answer["why"]
+    with srv.client() as api:
+        assert api.get("/api/health").status_code == 200  # the attached server is unharmed

@@ -24,6 +24,7 @@ from vibetunnel.errors import VibeTunnelError
 from vibetunnel.keeper.channel import Channel, Message, peer_uid, recv_messages, send_message
 from vibetunnel.keeper.daemon import INFO, SOCKET
 from vibetunnel.keeper.wire import PROTOCOL, WireError
+from vibetunnel.pty.manager import SECRET_ENV
 from vibetunnel.pty.process import PtyProcess
 
 START_TIMEOUT = 10.0
@@ -81,6 +82,7 @@ def start(home: Path) -> None:
             start_new_session=True,
             close_fds=True,
             cwd="/",
+            env={k: v for k, v in os.environ.items() if k not in SECRET_ENV},
             timeout=START_TIMEOUT,
         )
     finally:

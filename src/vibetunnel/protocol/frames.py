@@ -39,16 +39,30 @@ class Utf8Stream:
     are not UTF-8 become U+FFFD. The fast path (pure ASCII or whole UTF-8) costs one C call.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, held: bytes = b"") -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if held:
+            self._decoder.decode(held)
 
     def feed(self, data: bytes) -> bytes:
         """Bytes of whole characters ready to send; may be empty."""
-        return self._decoder.decode(data).encode("utf-8")
+        return self.text(data).encode("utf-8")
 
     def finish(self) -> bytes:
         """Whatever is held back, as U+FFFD: the stream has ended mid-character."""
-        return self._decoder.decode(b"", final=True).encode("utf-8")
+        return self.finish_text().encode("utf-8")
+
+    def text(self, data: bytes) -> str:
+        """`feed`, as text."""
+        return self._decoder.decode(data)
+
+    def finish_text(self) -> str:
+        return self._decoder.decode(b"", final=True)
+
+    def held(self) -> bytes:
+        """The first bytes of a character still waiting for the rest (at most 3)."""
+        data: bytes = self._decoder.getstate()[0]
+        return data
 
 
 def split_utf8(data: bytes | bytearray, limit: int) -> int:

@@ -9,9 +9,9 @@ use this class, so the three see the same bytes.
 
 from __future__ import annotations
 
-import codecs
 from typing import Protocol
 
+from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.screen import ScreenBuffer
 
 
@@ -38,26 +38,22 @@ class Output:
         )
         """None once dropped to bound memory (an exited session): read back from the recording."""
         self.sinks: list[Sink] = []
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        if held:
-            self._decoder.decode(held)
+        self._utf8 = Utf8Stream(held)
 
     def feed(self, raw: bytes) -> None:
         """One PTY read."""
-        text = self._decoder.decode(raw)
+        text = self._utf8.text(raw)
         if text:
             self._publish(text)
 
     def finish(self) -> None:
         """End of output: a character cut short becomes U+FFFD."""
-        text = self._decoder.decode(b"", final=True)
+        text = self._utf8.finish_text()
         if text:
             self._publish(text)
 
     def held(self) -> bytes:
-        """The first bytes of a character still waiting for the rest (at most 3)."""
-        data: bytes = self._decoder.getstate()[0]
-        return data
+        return self._utf8.held()
 
     def snapshot(self) -> bytes:
         return b"" if self.screen is None else self.screen.snapshot()

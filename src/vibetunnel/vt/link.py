@@ -124,7 +124,7 @@ class Link:
 
     # -- from the relay ---------------------------------------------------------------------
 
-    def output(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
         """Whole UTF-8 output of the program: streamed when linked, else dropped (it is in the
         screen snapshot the next registration sends)."""
         if self.connected and data:
@@ -222,10 +222,7 @@ class Link:
             while self._texts:
                 await ws.send(self._texts.pop(0))
             if self._pending:
-                cut = frames.split_utf8(bytes(self._pending[: MAX_FRAME + 1]), MAX_FRAME)
-                chunk = bytes(self._pending[:cut])
-                del self._pending[:cut]
-                await ws.send(frames.encode(chunk))
+                await ws.send(frames.take(self._pending, MAX_FRAME))
                 continue
             if self._exit_code is not None:
                 await ws.send(exit_message(self._exit_code))

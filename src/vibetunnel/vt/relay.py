@@ -23,9 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.messages import Input, Resize
-from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import InputOverflow, PtyProcess
 from vibetunnel.recording.writer import CastWriter, flush_all
 from vibetunnel.vt import messages
@@ -140,8 +139,7 @@ class Relay:
             self.cwd = os.getcwd()
         except OSError:
             self.cwd = "/"
-        self.screen = ScreenBuffer()
-        self._utf8 = Utf8Stream()
+        self.output = Output()
         self._kill: asyncio.TimerHandle | None = None
 
     @property
@@ -176,6 +174,8 @@ class Relay:
             timestamp=self.created_at,
         )
         self.link = Link(self.home, self._registration, self._from_server, self.notice)
+        self.output.recording = self.recorder
+        self.output.sinks.append(self.link)
         undo: list[Callable[[], object]] = []
         try:
             self.pty.start(self._output, lambda code: None)
@@ -191,7 +191,7 @@ class Relay:
             await self.pty.exited.wait()
             assert self.pty.returncode is not None
             code = self.pty.returncode
-            self._deliver(self._utf8.finish())
+            self.output.finish()
             try:
                 await self.link.finish(code)
             except Exception:
@@ -211,13 +211,7 @@ class Relay:
 
     def _output(self, raw: bytes) -> None:
         self.out.write(raw)  # the terminal gets the program's bytes as they are
-        self._deliver(self._utf8.feed(raw))
-
-    def _deliver(self, data: bytes) -> None:
-        if data:
-            self.screen.append(data)
-            self.recorder.output(data.decode("utf-8"))
-            self.link.output(data)
+        self.output.feed(raw)  # the screen, the recording and the link
 
     def notice(self, text: str) -> None:
         """One line for the user on stderr (raw mode needs the carriage return)."""
@@ -258,7 +252,7 @@ class Relay:
             rows=self.rows,
             pid=self.pty.pid,
             created_at=self.created_at,
-            screen=self.screen.snapshot().decode("utf-8", "replace"),
+            screen=self.output.snapshot().decode("utf-8", "replace"),
         )
 
     def _from_server(self, msg: messages.FromServer) -> None:
