@@ -15,6 +15,7 @@ from vibetunnel.api.routes.auth import user_name
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.secret import write_private
 from vibetunnel.config import DEFAULT_HOST, DEFAULT_PORT, Config
+from vibetunnel.files import raise_open_files_limit
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from vibetunnel.keeper.client import KeeperError, attach
 
     warn_no_auth(config)
+    raise_open_files_limit()
     try:
         # First: the keeper holds the sessions of earlier servers, and refuses a second one.
         keeper = attach(config.home)

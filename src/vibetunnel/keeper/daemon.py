@@ -29,6 +29,7 @@ from typing import Any
 
 from vibetunnel import __version__
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.files import raise_open_files_limit
 from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import Channel, Message, peer_uid
 from vibetunnel.keeper.table import Entry
@@ -359,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0  # another keeper holds this home: the server talks to that one
+    raise_open_files_limit()
     listener = _listen(home)
     info = home / INFO
     info.write_text(
