@@ -20,12 +20,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from vibetunnel.aio import race
 from vibetunnel.api.ws import close
 from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
+from vibetunnel.protocol import host as messages
+from vibetunnel.protocol.host import Exit, Register
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.remote import RemotePty
 from vibetunnel.pty.session import Session
 from vibetunnel.recording.recorder import Recordings
-from vibetunnel.vt import messages
-from vibetunnel.vt.messages import Exit, Register
 
 log = logging.getLogger("vibetunnel.host")
 

@@ -11,8 +11,8 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
+from vibetunnel.protocol import host as messages
 from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, InputOverflow, staged_kill
-from vibetunnel.vt import messages
 
 
 class RemotePty:

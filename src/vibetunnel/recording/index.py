@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import IO, Any, TypeGuard
 
 from vibetunnel.errors import RecordingNotFound
 from vibetunnel.files import fsync_dir
+from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.recording.asciicast import (
     CastFormatError,
     parse_event,
@@ -40,8 +40,6 @@ INDEX_NAME = "metadata.json"
 INDEX_VERSION = 1
 SUFFIX = ".cast"
 FILE_MODE = 0o600
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-"""What a recording id may be: it is also a file name, so no dots, no slashes."""
 
 Entry = dict[str, Any]
 

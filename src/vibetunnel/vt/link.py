@@ -27,8 +27,8 @@ from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
+from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.messages import exit_message
-from vibetunnel.vt import messages
 
 log = logging.getLogger("vibetunnel.vt")
 

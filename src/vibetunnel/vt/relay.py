@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.messages import Input, Resize
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.process import InputOverflow, PtyProcess
 from vibetunnel.recording.writer import CastWriter, flush_all
-from vibetunnel.vt import messages
 from vibetunnel.vt.link import Link
 from vibetunnel.vt.terminal import DEFAULT_SIZE, RawMode, terminal_size
 

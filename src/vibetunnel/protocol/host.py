@@ -24,6 +24,7 @@ from typing import Any
 
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
+from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.messages import (
     Input,
     Resize,
@@ -33,7 +34,6 @@ from vibetunnel.protocol.messages import (
     resize_of,
     unknown,
 )
-from vibetunnel.recording.index import ID_PATTERN
 
 HOST_PATH = "/api/host"
 SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGKILL})
