@@ -1,19 +1,29 @@
 """One error tree, and one table from each error to an HTTP status and a WebSocket close code.
 
-VibeTunnelError
-├── BadRequest            400  (a bad field: the message names it)
-│   └── UnsupportedClient 400  (X-Client-Version major we do not speak)
-├── ProtocolError         WebSocket 1003 (bad client message)
-├── AuthError             401 / WebSocket 1008
-├── Forbidden             403 / WebSocket 1008 (a share token used beyond its session)
-├── NotFound              404
-│   ├── SessionNotFound   404 / WebSocket 1000 "session not found"
+VibeTunnelError           500 / 1011 (anything else: logged, and the session keeps running)
+├── BadRequest            400 / 1003 (a bad field: the message names it)
+│   └── UnsupportedClient 400        (X-Client-Version major we do not speak)
+├── ProtocolError         400 / 1003 (a message the protocol does not allow)
+│   └── FrameError                   (bytes that are not one 0xBF frame)
+├── AuthError             401 / 1008
+├── Forbidden             403 / 1008 (a share or read-only token used beyond its scope)
+├── NotFound              404 / 1000
+│   ├── SessionNotFound   404 / 1000 "session not found"
 │   └── RecordingNotFound 404
-├── Conflict              409 (session id taken)
-└── TooManyRequests       429 / WebSocket 1011 (rate limit, session limit, failed logins)
+├── Conflict              409        (session id taken, recording still being written)
+├── TooManyRequests       429 / 1011 (rate limit, session limit, failed logins)
+├── CastFormatError       500        (a .cast file that is not asciicast v2; never sent)
+└── SecretError           500        (the signing secret is unusable; the server won't start)
+
+InputOverflow (429 / 1011, input queued for a program that does not read) is defined beside
+the PTY in pty/process.py. FrameError, CastFormatError and SecretError are ValueErrors too,
+as they were before they joined the tree. The close codes themselves live in
+protocol/close.py; docs/protocol.md is the table a client author reads.
 """
 
 from __future__ import annotations
+
+from vibetunnel.protocol.close import Close
 
 
 class VibeTunnelError(Exception):
@@ -21,7 +31,7 @@ class VibeTunnelError(Exception):
 
     status = 500
     code = "internal_error"
-    close_code = 1011
+    close_code: Close = Close.INTERNAL
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -31,7 +41,7 @@ class VibeTunnelError(Exception):
 class BadRequest(VibeTunnelError):
     status = 400
     code = "bad_request"
-    close_code = 1003
+    close_code = Close.UNSUPPORTED
 
 
 class UnsupportedClient(BadRequest):
@@ -43,25 +53,29 @@ class ProtocolError(VibeTunnelError):
 
     status = 400
     code = "protocol_error"
-    close_code = 1003
+    close_code = Close.UNSUPPORTED
+
+
+class FrameError(ProtocolError, ValueError):
+    """A byte string that is not a well-formed 0xBF frame (protocol/frames.py)."""
 
 
 class AuthError(VibeTunnelError):
     status = 401
     code = "unauthorized"
-    close_code = 1008
+    close_code = Close.POLICY
 
 
 class Forbidden(VibeTunnelError):
     status = 403
     code = "forbidden"
-    close_code = 1008
+    close_code = Close.POLICY
 
 
 class NotFound(VibeTunnelError):
     status = 404
     code = "not_found"
-    close_code = 1000
+    close_code = Close.NORMAL
 
 
 class SessionNotFound(NotFound):
@@ -86,8 +100,17 @@ class Conflict(VibeTunnelError):
 class TooManyRequests(VibeTunnelError):
     status = 429
     code = "too_many_requests"
-    close_code = 1011  # "retry the connection": a rate limit passes, unlike an auth failure
+    # "Retry the connection": a rate limit passes, unlike an auth failure.
+    close_code = Close.INTERNAL
 
     def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CastFormatError(VibeTunnelError, ValueError):
+    """Text that is not asciicast v2 (a bad header) or holds a bad line (recording/asciicast.py)."""
+
+
+class SecretError(VibeTunnelError, ValueError):
+    """The configured signing secret cannot be used: empty or too short (auth/secret.py)."""

@@ -1,7 +1,7 @@
 """The WebSocket /api/sessions/{id}/ws: glue between a socket and a session's Client.
 
 The receiver parses client messages and applies them; the Client's sender task writes
-output. Whichever ends first decides the close code:
+output. Whichever ends first decides the close code (protocol/close.py):
   session ended -> 1000, server shutdown or idle -> 1001, bad message -> 1003,
   auth -> 1008, fault in our code -> 1011 (the session keeps running).
 """
@@ -17,7 +17,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
 from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
+from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
+from vibetunnel.protocol.close import Close
 from vibetunnel.pty.client import Client, Ending
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.session import Session
@@ -29,15 +31,11 @@ log = logging.getLogger("vibetunnel.ws")
 Authorizer = Callable[[WebSocket, str | None], Awaitable[bool]]
 
 
-def reason(text: str) -> str:
-    """A close reason fits in 123 bytes of UTF-8."""
-    return text.encode("utf-8")[:123].decode("utf-8", "ignore")
-
-
-async def close(ws: WebSocket, code: int, why: str = "") -> None:
+async def close(ws: WebSocket, code: Close, why: str = "") -> None:
+    """Close with `code` and `why` (cut to fit), unless the socket is already gone."""
     if ws.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError, OSError):
-            await ws.close(code, reason(why))
+            await ws.close(code, reasons.reason(why))
 
 
 async def admit(ws: WebSocket, authorize: Authorizer, session_id: str | None) -> bool:
@@ -64,7 +62,7 @@ async def serve_socket(
         writable = await admit(ws, authorize, session_id)
         session = manager.get(session_id)
     except SessionNotFound:
-        await close(ws, 1000, "session not found")
+        await close(ws, Close.NORMAL, reasons.SESSION_NOT_FOUND)
         return
     except VibeTunnelError as exc:
         await close(ws, exc.close_code, exc.message)
@@ -86,21 +84,21 @@ async def _stream(ws: WebSocket, session: Session, idle_timeout: float, writable
     exc = task.exception()
     if which == 0:  # the sender
         if exc is None:
-            ending: Ending = task.result()
-            await close(
-                ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown"
-            )
+            if task.result() is Ending.EXITED:
+                await close(ws, Close.NORMAL, reasons.SESSION_ENDED)
+            else:
+                await close(ws, Close.GOING_AWAY, reasons.SERVER_SHUTDOWN)
         elif not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
             log.error("sender failed for session %s", session.id, exc_info=exc)
-            await close(ws, 1011, "internal error")
+            await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
         return
     if isinstance(exc, VibeTunnelError):
         await close(ws, exc.close_code, exc.message)
     elif isinstance(exc, TimeoutError):
-        await close(ws, 1001, f"idle timeout ({idle_timeout:g} s without a message)")
+        await close(ws, Close.GOING_AWAY, reasons.idle_timeout(idle_timeout))
     elif exc is not None and not isinstance(exc, WebSocketDisconnect):
         log.error("receiver failed for session %s", session.id, exc_info=exc)
-        await close(ws, 1011, "internal error")
+        await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
 
 
 async def _receive(

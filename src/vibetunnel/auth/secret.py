@@ -14,6 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from vibetunnel.errors import SecretError as SecretError  # raised here; importable from here
 from vibetunnel.files import fsync_dir
 
 ENV_SECRET = "VIBETUNNEL_JWT_SECRET"
@@ -22,10 +23,6 @@ MIN_SECRET_BYTES = 32
 """RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output."""
 
 logger = logging.getLogger(__name__)
-
-
-class SecretError(ValueError):
-    """The configured secret cannot be used (empty or too short)."""
 
 
 def load_or_create_secret(home: Path) -> bytes:
