@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.wsclient import TermClient
-from vibetunnel.recording.index import iso, unix
+from vibetunnel.protocol.times import iso, unix
 
 SH = "/bin/sh"
 CAST_TYPE = "application/x-asciicast"

@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from ..errors import AuthError
+from ..protocol.values import is_number
 from .secret import MIN_SECRET_BYTES
 
 ALGORITHM = "HS256"
@@ -202,7 +203,7 @@ def parse_duration(text: str) -> float:
 def _numeric(payload: dict[str, Any], name: str) -> float:
     value = payload.get(name)
     # bool is an int in Python, but never a NumericDate.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise AuthError(f"token has an invalid {name} claim")
     try:
         number = float(value)

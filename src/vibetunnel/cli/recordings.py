@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from vibetunnel.config import home_dir
-from vibetunnel.recording.index import RecordingIndex, unix
+from vibetunnel.protocol.times import unix
+from vibetunnel.recording.index import RecordingIndex
 
 HELP = "list recorded sessions (newest first)"
 

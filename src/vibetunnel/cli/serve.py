@@ -13,8 +13,8 @@ import uvloop
 
 from vibetunnel.api.routes.auth import user_name
 from vibetunnel.api.security import is_loopback
-from vibetunnel.auth.secret import write_private
 from vibetunnel.config import DEFAULT_HOST, DEFAULT_PORT, Config
+from vibetunnel.files import write_private
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vibetunnel.errors import RecordingNotFound
-from vibetunnel.recording.index import RecordingIndex, iso
+from vibetunnel.protocol.times import iso
+from vibetunnel.recording.index import RecordingIndex
 from vibetunnel.recording.writer import CastWriter, flush_all
 
 if TYPE_CHECKING:

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import UNIT
 from vibetunnel.errors import NotFound, RecordingNotFound
+from vibetunnel.protocol.times import iso, unix
 from vibetunnel.recording.asciicast import event_line, header_line, parse
-from vibetunnel.recording.index import RecordingIndex, iso, unix
+from vibetunnel.recording.index import RecordingIndex
 
 T0 = 1704067200.0  # 2024-01-01T00:00:00Z
 DAY = 86400.0
@@ -328,7 +330,7 @@ def test_a_crash_mid_write_leaves_the_old_index(
 
 def test_stale_temp_files_are_removed_on_load(folder: Path) -> None:
     folder.mkdir()
-    (folder / ".metadata.abc123.tmp").write_text('{"half": ')
+    (folder / ".metadata.json.abc123.tmp").write_text('{"half": ')
     RecordingIndex(folder).load()
     assert sorted(p.name for p in folder.iterdir()) == ["metadata.json"]
 
@@ -345,6 +347,39 @@ def test_concurrent_changes_are_all_kept(index: RecordingIndex, folder: Path) ->
         t.join(30)
     assert len(index.list()) == 120
     assert len(stored(folder)["recordings"]) == 120
+
+
+def test_readers_never_wait_for_a_write_stuck_in_fsync(
+    index: RecordingIndex, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow disk: the writer's fsync blocks until released. list() and get() still answer,
+    # with the new entry already there (the disk lags the memory, never the other way).
+    index.start(entry("old"))
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        in_fsync.set()
+        assert release.wait(10 * UNIT)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    writer = threading.Thread(target=index.start, args=(entry("new"),))
+    writer.start()
+    try:
+        assert in_fsync.wait(5 * UNIT)
+        answers: list[list[str]] = []
+        reader = threading.Thread(
+            target=lambda: answers.append(sorted(e["id"] for e in index.list()))
+        )
+        reader.start()
+        reader.join(2 * UNIT)
+        assert answers == [["new", "old"]], "list() waited for the fsync"
+        assert index.get("new")["id"] == "new"
+    finally:
+        release.set()
+        writer.join(5 * UNIT)
+    assert [e["id"] for e in stored(folder)["recordings"]] == ["new", "old"]
 
 
 # -- rebuild and repair -------------------------------------------------------
