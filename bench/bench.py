@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.conftest import RunningServer, start_server  # noqa: E402
 
+from vibetunnel.config import SESSION_ENV  # noqa: E402
 from vibetunnel.protocol import frames  # noqa: E402
 
 TRICKLE = (
@@ -181,7 +182,7 @@ class VtSession:
     def __init__(self, srv: RunningServer, name: str, argv: list[str]) -> None:
         self.master, slave = os.openpty()
         env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
-        env.pop("VIBETUNNEL_SESSION_ID", None)
+        env.pop(SESSION_ENV, None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vibetunnel.cli.vt", "--name", name, *argv],
             stdin=slave,

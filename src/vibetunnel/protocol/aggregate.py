@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 
+from vibetunnel.protocol.frames import MAX_FRAME
+
 FLUSH_INTERVAL = 1 / 60
-MAX_FRAME = 64 * 1024
 
 
 class FlushPolicy:

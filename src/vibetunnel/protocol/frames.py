@@ -10,6 +10,8 @@ from vibetunnel.errors import FrameError as FrameError  # raised here; importabl
 MAGIC = 0xBF
 HEADER = struct.Struct(">BI")
 HEADER_SIZE = HEADER.size
+MAX_FRAME = 64 * 1024
+"""Bytes of data one frame carries at most (cut at a character boundary; docs/decisions.md)."""
 
 
 def encode(data: bytes) -> bytes:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vibetunnel.config import TERM
 from vibetunnel.errors import RecordingNotFound
 from vibetunnel.protocol.times import iso
 from vibetunnel.recording.index import RecordingIndex
@@ -70,7 +71,7 @@ class Recordings:
             height=session.rows,
             command=" ".join([session.command, *session.args]),
             title=session.name,
-            env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": "xterm-256color"},
+            env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": TERM},
             timestamp=session.created_at,
         )
         self.started(self.entry(session))

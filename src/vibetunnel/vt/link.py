@@ -25,14 +25,15 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from vibetunnel.aio import race
 from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
+from vibetunnel.config import SERVER_FILE
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
 from vibetunnel.protocol import host as messages
+from vibetunnel.protocol.frames import MAX_FRAME
 from vibetunnel.protocol.messages import exit_message
 
 log = logging.getLogger("vibetunnel.vt")
 
-SERVER_FILE = "server.json"
 NOT_SHARED = (
     "vt: no VibeTunnel server running: this session is recorded but not shared "
     "(it will appear when the server starts)"
@@ -40,7 +41,6 @@ NOT_SHARED = (
 RETRY = 1.0
 """Seconds between attempts to reach the server."""
 TOKEN_TTL = 3600.0
-MAX_FRAME = 64 * 1024
 REFUSED = (1003, 1008)
 """Close codes of a server that will not take this session (bad token, bad message)."""
 OPEN_TIMEOUT = 5.0

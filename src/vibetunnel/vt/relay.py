@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vibetunnel.config import SESSION_ENV
+from vibetunnel.config import TERM as DEFAULT_TERM
 from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.messages import Input, Resize
@@ -34,8 +36,6 @@ from vibetunnel.vt.terminal import DEFAULT_SIZE, RawMode, terminal_size
 
 log = logging.getLogger("vibetunnel.vt")
 
-SESSION_ENV = "VIBETUNNEL_SESSION_ID"
-DEFAULT_TERM = "xterm-256color"
 KILL_GRACE = 3.0
 """Seconds the program has to end after vt passed it SIGTERM or SIGHUP, before SIGKILL."""
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)

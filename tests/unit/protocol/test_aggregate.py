@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from vibetunnel.protocol.aggregate import FLUSH_INTERVAL, MAX_FRAME, FlushPolicy
+from vibetunnel.protocol.aggregate import FLUSH_INTERVAL, FlushPolicy
+from vibetunnel.protocol.frames import MAX_FRAME
 
 IV = FLUSH_INTERVAL
 
