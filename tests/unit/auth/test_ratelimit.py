@@ -1,44 +1,28 @@
-"""The moving-window rate limiter, on a fake clock.
-
-`limits` reads `time.time()` through its memory storage module; the fixture replaces that
-module's `time` so no test sleeps or depends on the wall clock.
-"""
+"""The moving-window rate limiter, on an injected fake clock: no test sleeps."""
 
 from __future__ import annotations
 
-import types
-
-import limits.storage.memory
 import pytest
 
+from tests.clock import FakeClock
 from vibetunnel.auth.ratelimit import FAILED_LOGINS_PER_MINUTE, RateLimiter, RateState
 
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(limits.storage.memory, "time", types.SimpleNamespace(time=fake))
-    return fake
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
-def test_first_hit(clock: Clock) -> None:
-    allowed, state = RateLimiter(5).hit("a")
+def test_first_hit(clock: FakeClock) -> None:
+    allowed, state = RateLimiter(5, clock=clock).hit("a")
     assert allowed
     assert state == RateState(limit=5, remaining=4, reset=int(T0) + 61)
 
 
-def test_counts_down_then_refuses(clock: Clock) -> None:
-    limiter = RateLimiter(3)
+def test_counts_down_then_refuses(clock: FakeClock) -> None:
+    limiter = RateLimiter(3, clock=clock)
     seen = []
     for _ in range(5):
         allowed, state = limiter.hit("a")
@@ -47,8 +31,8 @@ def test_counts_down_then_refuses(clock: Clock) -> None:
     assert seen == [(True, 2), (True, 1), (True, 0), (False, 0), (False, 0)]
 
 
-def test_reset_is_when_the_oldest_hit_leaves(clock: Clock) -> None:
-    limiter = RateLimiter(2)
+def test_reset_is_when_the_oldest_hit_leaves(clock: FakeClock) -> None:
+    limiter = RateLimiter(2, clock=clock)
     limiter.hit("a")
     clock.now = T0 + 10
     limiter.hit("a")
@@ -59,8 +43,8 @@ def test_reset_is_when_the_oldest_hit_leaves(clock: Clock) -> None:
     assert state.retry_after(clock.now) == 41
 
 
-def test_allowed_again_at_reset(clock: Clock) -> None:
-    limiter = RateLimiter(2)
+def test_allowed_again_at_reset(clock: FakeClock) -> None:
+    limiter = RateLimiter(2, clock=clock)
     limiter.hit("a")
     clock.now = T0 + 10
     limiter.hit("a")
@@ -76,8 +60,8 @@ def test_allowed_again_at_reset(clock: Clock) -> None:
     assert limiter.hit("a")[0]
 
 
-def test_refused_hits_are_not_counted(clock: Clock) -> None:
-    limiter = RateLimiter(1)
+def test_refused_hits_are_not_counted(clock: FakeClock) -> None:
+    limiter = RateLimiter(1, clock=clock)
     limiter.hit("a")
     for second in range(1, 60):
         clock.now = T0 + second
@@ -86,25 +70,25 @@ def test_refused_hits_are_not_counted(clock: Clock) -> None:
     assert limiter.hit("a")[0]
 
 
-def test_no_double_burst_across_a_minute_boundary(clock: Clock) -> None:
+def test_no_double_burst_across_a_minute_boundary(clock: FakeClock) -> None:
     # A fixed window would allow 2x the limit around its edge; the moving window does not.
-    limiter = RateLimiter(10)
+    limiter = RateLimiter(10, clock=clock)
     clock.now = T0 + 59
     assert all(limiter.hit("a")[0] for _ in range(10))
     clock.now = T0 + 61
     assert not limiter.hit("a")[0]
 
 
-def test_keys_are_independent(clock: Clock) -> None:
-    limiter = RateLimiter(1)
+def test_keys_are_independent(clock: FakeClock) -> None:
+    limiter = RateLimiter(1, clock=clock)
     assert limiter.hit("a")[0]
     assert not limiter.hit("a")[0]
     assert limiter.hit("b")[0]
-    assert RateLimiter(1).hit("a")[0]  # and limiters too
+    assert RateLimiter(1, clock=clock).hit("a")[0]  # and limiters too
 
 
-def test_peek_does_not_count(clock: Clock) -> None:
-    limiter = RateLimiter(2)
+def test_peek_does_not_count(clock: FakeClock) -> None:
+    limiter = RateLimiter(2, clock=clock)
     for _ in range(5):
         allowed, state = limiter.peek("a")
         assert allowed and state.remaining == 2
@@ -114,7 +98,7 @@ def test_peek_does_not_count(clock: Clock) -> None:
     assert not allowed and state.remaining == 0
 
 
-def test_retry_after_is_at_least_one(clock: Clock) -> None:
+def test_retry_after_is_at_least_one(clock: FakeClock) -> None:
     state = RateState(limit=1, remaining=0, reset=int(T0) + 5)
     assert state.retry_after(T0) == 5
     assert state.retry_after(T0 + 4.5) == 1
@@ -141,8 +125,23 @@ def test_limit_must_be_positive(bad: int) -> None:
         RateLimiter(bad)
 
 
-def test_failed_logins_limit_is_ten(clock: Clock) -> None:
+def test_failed_logins_limit_is_ten(clock: FakeClock) -> None:
     assert FAILED_LOGINS_PER_MINUTE == 10
-    limiter = RateLimiter(FAILED_LOGINS_PER_MINUTE)
+    limiter = RateLimiter(FAILED_LOGINS_PER_MINUTE, clock=clock)
     results = [limiter.hit("10.0.0.1")[0] for _ in range(11)]
     assert results == [True] * 10 + [False]
+
+
+def test_silent_keys_are_forgotten(clock: FakeClock) -> None:
+    limiter = RateLimiter(5, clock=clock)
+    for n in range(100):
+        limiter.hit(f"client-{n}")
+    clock.advance(61)
+    limiter.hit("late")  # a window has passed: the sweep drops the silent keys
+    assert list(limiter._hits) == ["late"]
+
+
+def test_peek_of_an_unknown_key_stores_nothing(clock: FakeClock) -> None:
+    limiter = RateLimiter(5, clock=clock)
+    assert limiter.peek("page-view")[0]
+    assert limiter._hits == {}
