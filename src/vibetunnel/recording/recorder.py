@@ -11,7 +11,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vibetunnel.config import TERM
 from vibetunnel.errors import RecordingNotFound
@@ -19,8 +19,18 @@ from vibetunnel.protocol.times import iso
 from vibetunnel.recording.index import RecordingIndex
 from vibetunnel.recording.writer import CastWriter, flush_all
 
-if TYPE_CHECKING:
-    from vibetunnel.pty.session import Session
+
+class RecordedSession(Protocol):
+    """What recording reads of a session (pty.session.Session has it; no import upwards)."""
+
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    created_at: float
 
 
 class SessionRecorder:
@@ -49,7 +59,7 @@ class Recordings:
         self.active: set[str] = set()
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vibetunnel-index")
 
-    def entry(self, session: Session) -> dict[str, object]:
+    def entry(self, session: RecordedSession) -> dict[str, object]:
         return {
             "id": session.id,
             "name": session.name,
@@ -63,7 +73,7 @@ class Recordings:
             "bytes": 0,
         }
 
-    def for_session(self, session: Session) -> SessionRecorder:
+    def for_session(self, session: RecordedSession) -> SessionRecorder:
         """Start recording `session` (the Session's recorder factory)."""
         writer = CastWriter(
             self.folder / f"{session.id}.cast",
