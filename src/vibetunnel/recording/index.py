@@ -9,7 +9,9 @@ time); a .cast whose last line was torn by a crash is truncated back to its
 whole lines.
 
 File format: `{"version": 1, "recordings": [entry, ...]}`, where an entry is
-`{id, name, command, cwd, size, startedAt, endedAt, duration, exitCode, bytes}`.
+`{id, name, command, argv, cwd, size, startedAt, endedAt, duration, exitCode, bytes}`:
+`command` is the command line (shell-quoted), `argv` the program and its arguments, or null
+when only the line is known (an entry rebuilt from a .cast header, or written before argv).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ _TAIL_BLOCK = 64 * 1024
 _DEFAULTS: Entry = {
     "name": "",
     "command": "",
+    "argv": None,
     "cwd": None,
     "size": "80x24",
     "endedAt": None,
@@ -69,6 +72,10 @@ def _is_time(value: object) -> bool:
     return True
 
 
+def _is_argv(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(a, str) for a in value)
+
+
 def _valid_entry(entry: object) -> bool:
     """The shape check of one entry read from metadata.json."""
     if not isinstance(entry, dict):
@@ -77,6 +84,7 @@ def _valid_entry(entry: object) -> bool:
         isinstance(entry.get("id"), str) and ID_PATTERN.fullmatch(entry["id"]) is not None,
         isinstance(entry.get("name"), str),
         isinstance(entry.get("command"), str),
+        entry.get("argv") is None or _is_argv(entry.get("argv")),
         entry.get("cwd") is None or isinstance(entry.get("cwd"), str),
         isinstance(entry.get("size"), str),
         _is_time(entry.get("startedAt")),
@@ -158,6 +166,7 @@ def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
         "id": recording_id,
         "name": title if isinstance(title, str) else "",
         "command": command if isinstance(command, str) else "",
+        "argv": None,  # the header has the line only
         "cwd": None,
         "size": f"{header['width']}x{header['height']}",
         "startedAt": started_iso,
@@ -216,7 +225,9 @@ class RecordingIndex:
         entries: dict[str, Entry] = {}
         for entry in recordings:
             if _valid_entry(entry):
-                entries[entry["id"]] = {key: entry[key] for key in ("id", *_DEFAULTS, "startedAt")}
+                entries[entry["id"]] = {
+                    key: entry.get(key) for key in ("id", *_DEFAULTS, "startedAt")
+                }
             else:
                 log.warning("%s: dropped a damaged entry", self.index_path)
         return entries

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,11 @@ class RecordedSession(Protocol):
     cols: int
     rows: int
     created_at: float
+
+
+def command_line(session: RecordedSession) -> str:
+    """The session's command as one shell-quoted line (as vt writes it in its header)."""
+    return shlex.join([session.command, *session.args])
 
 
 class SessionRecorder:
@@ -63,7 +69,8 @@ class Recordings:
         return {
             "id": session.id,
             "name": session.name,
-            "command": " ".join([session.command, *session.args]),
+            "command": command_line(session),
+            "argv": [session.command, *session.args],
             "cwd": session.cwd,
             "size": f"{session.cols}x{session.rows}",
             "startedAt": iso(session.created_at),
@@ -79,7 +86,7 @@ class Recordings:
             self.folder / f"{session.id}.cast",
             width=session.cols,
             height=session.rows,
-            command=" ".join([session.command, *session.args]),
+            command=command_line(session),
             title=session.name,
             env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": TERM},
             timestamp=session.created_at,

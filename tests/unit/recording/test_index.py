@@ -97,6 +97,7 @@ def test_start_and_finish(index: RecordingIndex, folder: Path) -> None:
         "id": "abc",
         "name": "name abc",
         "command": "bash",
+        "argv": None,
         "cwd": "/home/u",
         "size": "80x24",
         "startedAt": "2024-01-01T00:00:00.000Z",
@@ -116,7 +117,7 @@ def test_start_fills_defaults_and_accepts_iso_times(index: RecordingIndex) -> No
     index.start({"id": "x1", "startedAt": "2024-01-01T00:00:00.000Z", "extra": 1})
     got = index.get("x1")
     assert set(got) == {
-        "id", "name", "command", "cwd", "size", "startedAt",
+        "id", "name", "command", "argv", "cwd", "size", "startedAt",
         "endedAt", "duration", "exitCode", "bytes",
     }  # fmt: skip
     assert got["bytes"] == 0 and got["cwd"] is None
@@ -390,6 +391,7 @@ def expected_rebuilt(id: str, path: Path) -> dict[str, Any]:
         "id": id,
         "name": f"title {id}",
         "command": "bash -l",
+        "argv": None,
         "cwd": None,
         "size": "100x30",
         "startedAt": "2024-01-01T00:00:00.000Z",
@@ -587,3 +589,27 @@ def test_an_unreadable_cast_is_skipped(folder: Path) -> None:
     idx = RecordingIndex(folder)
     idx.load()
     assert idx.list() == []
+
+
+def test_argv_is_kept_and_checked(index: RecordingIndex, folder: Path) -> None:
+    write_cast(folder, "a")
+    index.start(entry("a", command="vim 'my file'", argv=["vim", "my file"]))
+    assert index.get("a")["argv"] == ["vim", "my file"]
+    other = RecordingIndex(folder)
+    other.load()
+    assert other.get("a")["argv"] == ["vim", "my file"]
+    for bad in ([], ["vim", 1], "vim"):
+        with pytest.raises(ValueError):
+            index.start(entry("b", argv=bad))
+
+
+def test_an_index_written_before_argv_still_loads(folder: Path) -> None:
+    write_cast(folder, "old")
+    document = {"version": 1, "recordings": [dict(entry("old"), startedAt=iso(T0))]}
+    for key in ("endedAt", "duration", "exitCode"):
+        document["recordings"][0][key] = None
+    document["recordings"][0]["bytes"] = 0
+    (folder / "metadata.json").write_text(json.dumps(document))
+    idx = RecordingIndex(folder)
+    idx.load(repair=False)
+    assert idx.get("old")["argv"] is None and idx.get("old")["name"] == "name old"

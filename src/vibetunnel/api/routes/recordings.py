@@ -25,6 +25,9 @@ class RecordingOut(BaseModel):
     id: str
     name: str
     command: str
+    """The command line, shell-quoted."""
+    argv: list[str] | None
+    """The program and its arguments; null when only the line is known."""
     cwd: str | None
     size: str
     startedAt: str
