@@ -1,6 +1,6 @@
-"""HS256 JWTs (protocol.md's tokens), issued and checked on an injected clock.
+"""HS256 JWTs (docs/protocol.md, "Authentication"), issued and checked on an injected clock.
 
-An access token carries exactly protocol.md's claims: `sub`, `iat`, `exp` and, for a share
+An access token carries exactly the specified claims: `sub`, `iat`, `exp` and, for a share
 link, `sessionId`. It has no `kind` claim, so a token signed with the same secret by another
 tool is an access token too. A one-time login token (the URL printed at start) adds
 `"kind": "login"` and a random `jti`, so it can never pass for an access token.

@@ -1,4 +1,4 @@
-"""The flush policy of contract.md on a fake clock: latency, timer rate, full frames."""
+"""The flush policy (docs/decisions.md) on a fake clock: latency, timer rate, full frames."""
 
 from __future__ import annotations
 
