@@ -23,7 +23,7 @@ protocol/close.py; docs/protocol.md is the table a client author reads.
 
 from __future__ import annotations
 
-from vibetunnel.protocol.close import Close
+from vibetunnel.protocol.close import SESSION_NOT_FOUND, Close
 
 
 class VibeTunnelError(Exception):
@@ -81,7 +81,7 @@ class NotFound(VibeTunnelError):
 class SessionNotFound(NotFound):
     code = "session_not_found"
 
-    def __init__(self, message: str = "session not found") -> None:
+    def __init__(self, message: str = SESSION_NOT_FOUND) -> None:
         super().__init__(message)
 
 

@@ -18,7 +18,7 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vibetunnel.aio import race
-from vibetunnel.api.ws import close
+from vibetunnel.api.ws import close, refuse
 from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import host as messages
@@ -57,7 +57,7 @@ async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordi
         await close(ws, Close.POLICY, reasons.NO_REGISTER)
         return
     except ProtocolError as exc:
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
         return
     remote = RemotePty(reg.pid)
     session = _session(reg, remote)
@@ -120,7 +120,7 @@ async def _link(
         recordings.finished(session.id, session.exit_code)
         await close(ws, Close.NORMAL, reasons.SESSION_ENDED)
     elif isinstance(exc, ProtocolError):
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
     elif which == 0 and exc is None:  # the sender ended: a newer link replaced this one
         await close(ws, Close.GOING_AWAY, reasons.LINK_REPLACED)
     elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
-from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
+from vibetunnel.errors import ProtocolError, VibeTunnelError
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
 from vibetunnel.protocol.close import Close
@@ -36,6 +36,11 @@ async def close(ws: WebSocket, code: Close, why: str = "") -> None:
     if ws.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError, OSError):
             await ws.close(code, reasons.reason(why))
+
+
+async def refuse(ws: WebSocket, error: VibeTunnelError) -> None:
+    """Close with the error's close code, its message the reason (errors.py has the table)."""
+    await close(ws, error.close_code, error.message)
 
 
 async def admit(ws: WebSocket, authorize: Authorizer, session_id: str | None) -> bool:
@@ -61,11 +66,8 @@ async def serve_socket(
     try:
         writable = await admit(ws, authorize, session_id)
         session = manager.get(session_id)
-    except SessionNotFound:
-        await close(ws, Close.NORMAL, reasons.SESSION_NOT_FOUND)
-        return
-    except VibeTunnelError as exc:
-        await close(ws, exc.close_code, exc.message)
+    except VibeTunnelError as exc:  # an unknown session: 1000 "session not found"
+        await refuse(ws, exc)
         return
     await _stream(ws, session, idle_timeout, writable)
 
@@ -93,7 +95,7 @@ async def _stream(ws: WebSocket, session: Session, idle_timeout: float, writable
             await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
         return
     if isinstance(exc, VibeTunnelError):
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
     elif isinstance(exc, TimeoutError):
         await close(ws, Close.GOING_AWAY, reasons.idle_timeout(idle_timeout))
     elif exc is not None and not isinstance(exc, WebSocketDisconnect):
