@@ -17,7 +17,14 @@ fi
 
 VENV=.venv-test
 if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV"; then
+    # Debian's own python3 keeps venv (ensurepip) in a package of its own.
+    rm -rf "$VENV"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+    python3 -m venv "$VENV"
+  fi
 fi
 PY="$VENV/bin/python"
 # The test extras pin ruff and mypy exactly; the build hook runs `npm ci` and `npm run build`.
