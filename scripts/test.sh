@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Install everything the project needs, then run the whole test suite.
+# The README's test command, and CI's: install into a venv of its own, check, then test.
+#
+# It never changes the environment you run the server from: the package (editable, from this
+# checkout) and its test extras go into .venv-test/ here, and the web app is built with npm
+# into frontend/node_modules and src/vibetunnel/web by the package's build hook.
 # Works on a fresh Debian machine with Python 3.11 and Node 20, as root.
+# Arguments go to pytest: `bash scripts/test.sh tests/unit -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +15,27 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
-# The package with its test extras; the build hook bundles the web app with npm.
-python3 -m pip install -q -e '.[test]'
+VENV=.venv-test
+if [ ! -x "$VENV/bin/python" ]; then
+  rm -rf "$VENV"
+  if ! python3 -m venv "$VENV"; then
+    # Debian's own python3 keeps venv (ensurepip) in a package of its own.
+    rm -rf "$VENV"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+    python3 -m venv "$VENV"
+  fi
+fi
+PY="$VENV/bin/python"
+# The test extras pin ruff and mypy exactly; the build hook runs `npm ci` and `npm run build`.
+"$PY" -m pip install -q -e '.[test]'
 
-python3 -m pytest -q "$@"
+echo "== ruff (lint and format)"
+"$PY" -m ruff check src tests bench
+"$PY" -m ruff format --check src tests bench
+echo "== mypy (strict, src)"
+"$PY" -m mypy
+echo "== tsc (the web app and its tests; typescript pinned by frontend/package-lock.json)"
+(cd frontend && npm run --silent typecheck)
+echo "== pytest"
+"$PY" -m pytest -q "$@"

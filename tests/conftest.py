@@ -1,7 +1,8 @@
 """Shared test helpers: a real `vibetunnel serve` on a free port, deadlines scaled by one unit.
 
-Every wait in the tests is a multiple of UNIT seconds (VIBETUNNEL_TEST_UNIT scales it for
-slow CI machines), and waits for a condition, never for quiet.
+Every wait in the tests is a multiple of UNIT seconds (VIBETUNNEL_TEST_UNIT, the one scale
+variable, scales it for slow CI machines), and waits for a condition, never for quiet. Every
+test has a deadline too: TEST_TIMEOUT, in the same unit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ from hypothesis import settings
 from vibetunnel.keeper.client import stop as keeper_stop
 
 UNIT = float(os.environ.get("VIBETUNNEL_TEST_UNIT", "1.0"))
+TEST_TIMEOUT = 120 * UNIT
+"""Seconds one test may run (pytest-timeout): a server that never prints its line fails its
+test instead of hanging the run. `--timeout N` on the command line overrides it."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Without the plugin (an environment without the test extras) there is no per-test limit.
+    if not config.pluginmanager.hasplugin("timeout") or config.getoption("timeout") is not None:
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT))
+
 
 # Property tests: no per-example deadline (a loaded machine is not a bug), and in CI the
 # same examples every run, so a red build always means a change, never a lucky draw.

@@ -1,8 +1,25 @@
-/** The REST API of contract.md, with the tab's token attached and 401 handled in one place. */
+/**
+ * The HTTP API of docs/protocol.md, with the tab's token attached and 401 handled in one place.
+ * Every JSON answer is checked (types.ts) before the pages see it.
+ */
 
 import type { Auth } from "./auth";
 import { ApiError, request, type RequestOptions } from "./http";
-import type { AuthConfig, NewSession, Recording, Session } from "./types";
+import {
+  asRecordings,
+  asSession,
+  asSessions,
+  type AuthConfig,
+  type NewSession,
+  type Recording,
+  type Session,
+} from "./types";
+
+/** `value`, or an ApiError saying the server sent something else than `what`. */
+export function checked<T>(value: T | null, what: string): T {
+  if (value === null) throw new ApiError(502, `The server sent an unexpected ${what}.`, "bad_response");
+  return value;
+}
 
 export class Api {
   constructor(private readonly auth: Auth) {}
@@ -33,28 +50,25 @@ export class Api {
     return request<AuthConfig>("GET", "/api/auth/config");
   }
 
-  listSessions(): Promise<Session[]> {
-    return this.call<Session[]>("GET", "/api/sessions");
+  async listSessions(): Promise<Session[]> {
+    return checked(asSessions(await this.call<unknown>("GET", "/api/sessions")), "session list");
   }
 
-  getSession(id: string, quiet = false): Promise<Session> {
-    return this.call<Session>("GET", `/api/sessions/${encodeURIComponent(id)}`, {}, quiet);
+  async getSession(id: string, quiet = false): Promise<Session> {
+    const session = await this.call<unknown>("GET", `/api/sessions/${encodeURIComponent(id)}`, {}, quiet);
+    return checked(asSession(session), "session");
   }
 
-  createSession(body: NewSession): Promise<Session> {
-    return this.call<Session>("POST", "/api/sessions", { body });
+  async createSession(body: NewSession): Promise<Session> {
+    return checked(asSession(await this.call<unknown>("POST", "/api/sessions", { body })), "session");
   }
 
   deleteSession(id: string): Promise<void> {
     return this.call<void>("DELETE", `/api/sessions/${encodeURIComponent(id)}`);
   }
 
-  resizeSession(id: string, cols: number, rows: number): Promise<Session> {
-    return this.call<Session>("POST", `/api/sessions/${encodeURIComponent(id)}/resize`, { body: { cols, rows } });
-  }
-
-  listRecordings(): Promise<Recording[]> {
-    return this.call<Recording[]>("GET", "/api/recordings");
+  async listRecordings(): Promise<Recording[]> {
+    return checked(asRecordings(await this.call<unknown>("GET", "/api/recordings")), "recording list");
   }
 
   /** The asciicast v2 text of a recording. */

@@ -1,18 +1,20 @@
 /**
  * One terminal's WebSocket: frames in, JSON messages out, keep-alive pings, and the close-code
- * policy of protocol.md (retry with backoff on 1001/1006/1011, stop on 1000/1003/1008).
+ * policy of docs/protocol.md (retry with backoff on 1001/1006/1011, stop on 1000/1003/1008).
  * No DOM here: the terminal page turns states into words.
  */
 
+import { Backoff } from "./backoff";
 import { decodeFrames, FrameError } from "./framing";
-import { isRecord } from "./http";
-import type { ClientMessage } from "./types";
+import { ApiError, isRecord } from "./http";
+import type { ClientMessage, Session } from "./types";
 
 export type ConnectionState =
   | { kind: "connecting" }
   | { kind: "connected" }
   | { kind: "reconnecting"; attempt: number; delayMs: number; code: number }
   | { kind: "ended"; exitCode: number | null; reason: string }
+  | { kind: "not-found" }
   | { kind: "unauthorized"; reason: string }
   | { kind: "protocol-error"; reason: string };
 
@@ -21,25 +23,24 @@ export interface ConnectionHandlers {
   onOpen(): void;
   onOutput(data: Uint8Array): void;
   onState(state: ConnectionState): void;
+  /**
+   * The socket closed normally without an exit message: the session may have ended, or may
+   * not exist. Ask the server (GET the session: 404 is "not found"), not the close reason.
+   */
+  whyClosed(reason: string): Promise<ConnectionState>;
 }
 
 export const PING_INTERVAL_MS = 30_000;
-export const BACKOFF_START_MS = 500;
-export const BACKOFF_MAX_MS = 10_000;
-
-/** Delay before reconnection attempt number `attempt` (0-based): 0.5 s doubling to 10 s. */
-export function backoffDelay(attempt: number): number {
-  return Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** Math.min(attempt, 16));
-}
 
 /**
  * What a close means. `exitCode` is the code of the exit message received before the close,
- * if any. Returns "retry", or the final state to show.
+ * if any. Returns "retry", "ask" (a normal close without an exit message: ask the server
+ * whether the session exists), or the final state to show.
  */
-export function closeOutcome(code: number, reason: string, exitCode: number | null): "retry" | ConnectionState {
+export function closeOutcome(code: number, reason: string, exitCode: number | null): "retry" | "ask" | ConnectionState {
   switch (code) {
     case 1000:
-      return { kind: "ended", exitCode, reason };
+      return exitCode === null ? "ask" : { kind: "ended", exitCode, reason };
     case 1008:
       return { kind: "unauthorized", reason };
     case 1003:
@@ -51,9 +52,23 @@ export function closeOutcome(code: number, reason: string, exitCode: number | nu
   }
 }
 
+/**
+ * `whyClosed` for a session known by `getSession` (GET /api/sessions/{id}): a 404 is "not
+ * found"; a session that is there has ended (with its exit code, when the server knows it).
+ */
+export async function askServer(getSession: () => Promise<Session>, reason: string): Promise<ConnectionState> {
+  try {
+    const session = await getSession();
+    return { kind: "ended", exitCode: session.exitCode, reason };
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return { kind: "not-found" };
+    return { kind: "ended", exitCode: null, reason };
+  }
+}
+
 export class TerminalConnection {
   private ws: WebSocket | null = null;
-  private attempt = 0;
+  private readonly backoff = new Backoff();
   private exitCode: number | null = null;
   private pingTimer: number | undefined;
   private retryTimer: number | undefined;
@@ -100,7 +115,7 @@ export class TerminalConnection {
 
   private async connect(): Promise<void> {
     this.retryTimer = undefined;
-    if (this.attempt === 0) this.handlers.onState({ kind: "connecting" });
+    if (this.backoff.attempts === 0) this.handlers.onState({ kind: "connecting" });
     let url: string;
     try {
       url = await this.url();
@@ -125,8 +140,14 @@ export class TerminalConnection {
       const outcome = closeOutcome(event.code, event.reason, this.exitCode);
       if (outcome === "retry") {
         this.scheduleRetry(event.code);
+        return;
+      }
+      this.finished = true;
+      if (outcome === "ask") {
+        void this.handlers.whyClosed(event.reason).then((state) => {
+          if (!this.disposed) this.handlers.onState(state);
+        });
       } else {
-        this.finished = true;
         this.handlers.onState(outcome);
       }
     };
@@ -146,7 +167,7 @@ export class TerminalConnection {
         return;
       }
       // Output flowing means the connection is healthy: the next drop starts a fresh backoff.
-      this.attempt = 0;
+      this.backoff.reset();
       for (const frame of frames) this.handlers.onOutput(frame);
       return;
     }
@@ -164,9 +185,8 @@ export class TerminalConnection {
   }
 
   private scheduleRetry(code: number): void {
-    const delayMs = backoffDelay(this.attempt);
-    this.attempt += 1;
-    this.handlers.onState({ kind: "reconnecting", attempt: this.attempt, delayMs, code });
+    const delayMs = this.backoff.next();
+    this.handlers.onState({ kind: "reconnecting", attempt: this.backoff.attempts, delayMs, code });
     this.retryTimer = window.setTimeout(() => void this.connect(), delayMs);
   }
 }

@@ -1,6 +1,6 @@
 /** Turning the server's numbers and times into words. */
 
-import type { Session, Timestamp } from "./types";
+import type { Recording, Session, Timestamp } from "./types";
 
 /** A server time (ISO string, or seconds or milliseconds since the epoch) as a Date. */
 export function toDate(value: Timestamp | undefined): Date | null {
@@ -47,13 +47,10 @@ export function commandLine(command: string | null | undefined, args: readonly s
   return [command, ...args].map(quote).join(" ");
 }
 
-/** A recording's command, one string (`/bin/sh -c 'LINE'` from the form): show LINE. */
-export function commandString(command: string | null | undefined): string {
-  if (!command) return "";
-  const line = /^\/bin\/sh -c (.*)$/s.exec(command)?.[1];
-  if (line === undefined) return command;
-  const quoted = /^'([^']*)'$/s.exec(line)?.[1];
-  return quoted ?? line;
+/** A recording's command: from its argv, like a session's; else the line the server sent. */
+export function recordingCommand(recording: Recording): string {
+  const [command, ...args] = recording.argv ?? [];
+  return command === undefined ? (recording.command ?? "") : commandLine(command, args);
 }
 
 function quote(word: string): string {

@@ -1,9 +1,9 @@
 /**
- * Decoding of the server's binary terminal frames (protocol.md, "Binary Terminal Data"):
+ * Decoding of the server's binary terminal frames (docs/protocol.md, "frames"):
  * one byte 0xBF, a 4-byte big-endian length, then that many bytes of UTF-8.
  *
- * The contract promises exactly one frame per WebSocket message; this decoder also accepts
- * several frames back to back, and rejects anything malformed instead of guessing.
+ * The server sends exactly one frame per WebSocket message; this decoder also accepts several
+ * frames back to back, and rejects anything malformed instead of guessing.
  */
 
 export const MAGIC = 0xbf;

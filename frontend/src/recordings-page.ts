@@ -3,7 +3,7 @@
 import type { AppContext, Page } from "./app-context";
 import { errorBanner, topBar } from "./chrome";
 import { h, replaceChildren } from "./dom";
-import { bytes, commandString, duration, relativeTime } from "./format";
+import { bytes, duration, recordingCommand, relativeTime } from "./format";
 import { ApiError } from "./http";
 import type { Recording } from "./types";
 
@@ -59,7 +59,8 @@ export function mountRecordingsPage(root: HTMLElement, ctx: AppContext): Page {
   }
 
   function card(recording: Recording): HTMLLIElement {
-    const title = recording.name || commandString(recording.command) || recording.id;
+    const command = recordingCommand(recording);
+    const title = recording.name || command || recording.id;
     const play = h("button", { type: "button", class: "primary" }, "Play");
     const remove = h("button", { type: "button", class: "danger" }, "Delete");
     play.addEventListener("click", () => {
@@ -83,7 +84,7 @@ export function mountRecordingsPage(root: HTMLElement, ctx: AppContext): Page {
       "li",
       { class: "card recording", "data-id": recording.id },
       h("div", { class: "card-head" }, h("span", { class: "card-title" }, title)),
-      recording.command ? h("code", { class: "command" }, commandString(recording.command)) : null,
+      command ? h("code", { class: "command" }, command) : null,
       h(
         "dl",
         { class: "meta" },

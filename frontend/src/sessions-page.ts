@@ -1,14 +1,12 @@
 /** `/`: the live list of sessions, the "New session" form, and Kill / Delete per session. */
 
 import type { AppContext, Page } from "./app-context";
+import { Backoff } from "./backoff";
 import { errorBanner, topBar } from "./chrome";
 import { h, replaceChildren, setText } from "./dom";
 import { commandLine, relativeTime, sessionStatus, sessionTitle } from "./format";
 import { ApiError } from "./http";
-import type { NewSession, Session } from "./types";
-
-const RETRY_MS = 1000;
-const RETRY_MAX_MS = 30_000;
+import { asSessions, type NewSession, type Session } from "./types";
 
 /** The body of POST /api/sessions for what the user typed in the form. */
 export function newSessionBody(
@@ -81,20 +79,32 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   let disposed = false;
   let loaded = false;
   let source: EventSource | null = null;
-  let retryMs = RETRY_MS;
+  const retry = new Backoff();
+  /** The banner shows a failure to get the list (cleared by the next list), not an action's. */
+  let listFailed = false;
+
+  function listError(message: string): void {
+    error.show(message);
+    listFailed = true;
+  }
+
+  function listed(sessions: Session[]): void {
+    render(sessions);
+    if (listFailed) {
+      error.show("");
+      listFailed = false;
+    }
+  }
 
   /** Fetch the list once (after an action, or to learn why the live stream failed). */
   async function refresh(): Promise<void> {
     try {
       const sessions = await ctx.api.listSessions();
-      if (disposed) return;
-      render(sessions);
-      if (error.el.dataset["source"] === "poll") error.show("");
+      if (!disposed) listed(sessions);
     } catch (e) {
       if (disposed) return;
       if (e instanceof ApiError && e.status === 401) return; // the app shows the sign-in page
-      error.show(e instanceof Error ? e.message : String(e));
-      error.el.dataset["source"] = "poll";
+      listError(e instanceof Error ? e.message : String(e));
     }
   }
 
@@ -104,9 +114,15 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
     if (disposed) return;
     source = new EventSource(url);
     source.onmessage = (event: MessageEvent<string>) => {
-      retryMs = RETRY_MS;
-      render(JSON.parse(event.data) as Session[]);
-      if (error.el.dataset["source"] === "poll") error.show("");
+      retry.reset();
+      let sessions: Session[] | null = null;
+      try {
+        sessions = asSessions(JSON.parse(event.data));
+      } catch {
+        // not JSON: reported below like any other unexpected list
+      }
+      if (sessions === null) listError("The server sent an unexpected session list.");
+      else listed(sessions);
     };
     source.onerror = () => {
       source?.close();
@@ -114,8 +130,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       if (disposed) return;
       // A plain request says why (a 401 leads to the sign-in page); then try again later.
       void refresh();
-      timer = window.setTimeout(() => void live(), retryMs);
-      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+      timer = window.setTimeout(() => void live(), retry.next());
     };
   }
 
@@ -153,7 +168,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
     } catch (e) {
       if (!(e instanceof ApiError && e.status === 404)) {
         error.show(e instanceof Error ? e.message : String(e));
-        delete error.el.dataset["source"];
+        listFailed = false; // an action's error stays until the next action
       }
     }
     await refresh();
@@ -225,7 +240,6 @@ class SessionRow {
     setText(this.title, sessionTitle(session));
     setText(this.badge, sessionStatus(session));
     this.badge.className = `badge ${running ? "running" : "exited"}`;
-    this.el.dataset["status"] = session.status;
     setText(this.command, commandLine(session.command, session.args));
     setText(this.size, `${session.cols}×${session.rows}`);
     setText(this.clients, String(session.clients));

@@ -5,7 +5,7 @@
 
 import type { Terminal as XTerm } from "@xterm/xterm";
 import type { AppContext, Page } from "./app-context";
-import { TerminalConnection, type ConnectionState } from "./connection";
+import { askServer, TerminalConnection, type ConnectionState } from "./connection";
 import { h, replaceChildren, setText } from "./dom";
 import { KeysBar } from "./keys";
 import { debounce } from "./timing";
@@ -24,8 +24,9 @@ export function describeState(state: ConnectionState): string {
       return `Connection lost: reconnecting in ${(state.delayMs / 1000).toFixed(1)} s…`;
     case "ended":
       if (state.exitCode !== null) return `Session ended with exit code ${state.exitCode}`;
-      if (/not found/i.test(state.reason)) return "Session not found: it has ended or was deleted";
       return state.reason ? `Session ended (${state.reason})` : "Session ended";
+    case "not-found":
+      return "Session not found: it has ended or was deleted";
     case "unauthorized":
       return "Access refused: sign in again";
     case "protocol-error":
@@ -33,8 +34,21 @@ export function describeState(state: ConnectionState): string {
   }
 }
 
+/** The status line's look for a state: a class computed from the state, never read back. */
+export function stateTone(state: ConnectionState): "ok" | "busy" | "bad" {
+  switch (state.kind) {
+    case "connected":
+      return "ok";
+    case "connecting":
+    case "reconnecting":
+      return "busy";
+    default:
+      return "bad";
+  }
+}
+
 export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string): Page {
-  const status = h("span", { class: "status", role: "status", "data-state": "connecting" }, "Connecting…");
+  const status = h("span", { class: "status busy", role: "status" }, "Connecting…");
   const title = h("span", { class: "term-title" }, "Terminal");
   const host = h("div", { class: "term-host", "aria-label": "Terminal" });
   const scoped = ctx.auth.scopedSession !== null;
@@ -137,10 +151,10 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
         if (!readOnly) send({ type: "resize", cols: term.cols, rows: term.rows });
       },
       onOutput: (data) => term.write(data),
+      whyClosed: (reason) => askServer(() => ctx.api.getSession(id, true), reason),
       onState: (state) => {
         setText(status, describeState(state));
-        status.dataset["state"] = state.kind;
-        page.dataset["state"] = state.kind;
+        status.className = `status ${stateTone(state)}`;
         if (state.kind === "unauthorized") {
           ctx.auth.signOut("Your access to this session was refused. Please sign in again.");
         }

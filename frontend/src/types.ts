@@ -1,4 +1,10 @@
-/** Shapes of the server's JSON (contract.md). Fields the UI does not rely on stay optional. */
+/**
+ * Shapes of the server's JSON (docs/protocol.md), and the checks that turn what the server
+ * sent (`unknown`) into them: nothing from the network is used before it is checked.
+ * Fields the UI does not rely on stay optional.
+ */
+
+import { isRecord } from "./http";
 
 export type Timestamp = string | number | null;
 
@@ -30,7 +36,10 @@ export interface NewSession {
 export interface Recording {
   id: string;
   name?: string | null;
+  /** The command line, shell-quoted. */
   command?: string | null;
+  /** The program and its arguments; null when the server knows the line only. */
+  argv?: string[] | null;
   cwd?: string | null;
   size?: string | number | null;
   startedAt?: Timestamp;
@@ -51,11 +60,77 @@ export interface AuthConfig {
   authRequired: boolean;
 }
 
-/** Server to client JSON text messages on the WebSocket. */
-export type ServerMessage = { type: "pong" } | { type: "exit"; code: number | null };
-
 /** Client to server JSON text messages on the WebSocket. */
 export type ClientMessage =
   | { type: "input"; data: string }
   | { type: "resize"; cols: number; rows: number }
   | { type: "ping" };
+
+const isInt = (value: unknown): value is number => Number.isInteger(value);
+const isStrings = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === "string");
+const orNull =
+  <T>(check: (value: unknown) => value is T) =>
+  (value: unknown): value is T | null =>
+    value === null || check(value);
+const isString = (value: unknown): value is string => typeof value === "string";
+const isNumber = (value: unknown): value is number => typeof value === "number" && Number.isFinite(value);
+
+/** A session as GET /api/sessions/{id} sends it, or null when `value` is not one. */
+export function asSession(value: unknown): Session | null {
+  if (!isRecord(value)) return null;
+  const { id, name, command, args, cwd, cols, rows, status, exitCode, pid, createdAt, exitedAt, clients } = value;
+  if (
+    !isString(id) ||
+    !isString(name) ||
+    !isString(command) ||
+    !isStrings(args) ||
+    !isString(cwd) ||
+    !isInt(cols) ||
+    !isInt(rows) ||
+    (status !== "running" && status !== "exited") ||
+    !orNull(isInt)(exitCode) ||
+    !orNull(isInt)(pid) ||
+    !isString(createdAt) ||
+    !orNull(isString)(exitedAt) ||
+    !isInt(clients)
+  ) {
+    return null;
+  }
+  return { id, name, command, args, cwd, cols, rows, status, exitCode, pid, createdAt, exitedAt, clients };
+}
+
+/**
+ * The session list (GET /api/sessions, or one event of /api/sessions/events): its valid
+ * sessions, or null when it is not a list at all. A malformed entry is left out, not guessed at.
+ */
+export function asSessions(value: unknown): Session[] | null {
+  if (!Array.isArray(value)) return null;
+  return value.map(asSession).filter((session): session is Session => session !== null);
+}
+
+/** A recording of GET /api/recordings, or null when `value` is not one. */
+export function asRecording(value: unknown): Recording | null {
+  if (!isRecord(value) || !isString(value["id"])) return null;
+  const { id, name, command, argv, cwd, size, startedAt, endedAt, duration, exitCode, bytes } = value;
+  const optional = <T>(v: unknown, check: (x: unknown) => x is T): T | null => (check(v) ? v : null);
+  return {
+    id,
+    name: optional(name, isString),
+    command: optional(command, isString),
+    argv: optional(argv, isStrings),
+    cwd: optional(cwd, isString),
+    size: optional(size, isString),
+    startedAt: optional(startedAt, isString),
+    endedAt: optional(endedAt, isString),
+    duration: optional(duration, isNumber),
+    exitCode: optional(exitCode, isInt),
+    bytes: optional(bytes, isInt),
+  };
+}
+
+/** The recording list: its valid recordings, or null when it is not a list. */
+export function asRecordings(value: unknown): Recording[] | null {
+  if (!Array.isArray(value)) return null;
+  return value.map(asRecording).filter((recording): recording is Recording => recording !== null);
+}

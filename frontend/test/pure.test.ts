@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { backoffDelay, closeOutcome } from "../src/connection";
-import { bytes, commandLine, commandString, duration, relativeTime, toDate } from "../src/format";
+import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
+import { askServer, closeOutcome } from "../src/connection";
+import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
+import { ApiError } from "../src/http";
 import { arrowSequence, withCtrl } from "../src/keys";
 import { parseRoute } from "../src/router";
 import { newSessionBody } from "../src/sessions-page";
 import { jwtClaims, tokensFromResponse } from "../src/token-store";
+import { asRecordings, asSession, asSessions, type Session } from "../src/types";
 
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
 
@@ -49,18 +52,73 @@ test("malformed frames are rejected", () => {
 
 test("close codes: retry only what may recover", () => {
   assert.deepEqual(closeOutcome(1000, "", 3), { kind: "ended", exitCode: 3, reason: "" });
-  assert.deepEqual(closeOutcome(1000, "session not found", null), {
-    kind: "ended",
-    exitCode: null,
-    reason: "session not found",
-  });
+  // No exit message: the reason is not parsed; the server is asked whether the session exists.
+  assert.equal(closeOutcome(1000, "session not found", null), "ask");
+  assert.equal(closeOutcome(1000, "", null), "ask");
   assert.deepEqual(closeOutcome(1008, "bad token", null), { kind: "unauthorized", reason: "bad token" });
   assert.deepEqual(closeOutcome(1003, "bad json", null), { kind: "protocol-error", reason: "bad json" });
   for (const code of [1001, 1006, 1011, 1012, 4000]) assert.equal(closeOutcome(code, "", null), "retry");
 });
 
-test("backoff doubles from 0.5 s to at most 10 s", () => {
-  assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 50].map(backoffDelay), [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]);
+const SESSION: Session = {
+  id: "s1",
+  name: "sh",
+  command: "/bin/sh",
+  args: ["-c", "ls"],
+  cwd: "/tmp",
+  cols: 80,
+  rows: 24,
+  status: "exited",
+  exitCode: 3,
+  pid: 42,
+  createdAt: "2024-01-01T00:00:00.000Z",
+  exitedAt: "2024-01-01T00:00:01.000Z",
+  clients: 0,
+};
+
+test("a normal close without an exit message: the server says whether the session exists", async () => {
+  const gone = (): Promise<Session> => Promise.reject(new ApiError(404, "session not found", "session_not_found"));
+  assert.deepEqual(await askServer(gone, "whatever"), { kind: "not-found" });
+  assert.deepEqual(await askServer(() => Promise.resolve(SESSION), "session ended"), {
+    kind: "ended",
+    exitCode: 3,
+    reason: "session ended",
+  });
+  const down = (): Promise<Session> => Promise.reject(new ApiError(0, "Cannot reach the server", "network"));
+  assert.deepEqual(await askServer(down, "x"), { kind: "ended", exitCode: null, reason: "x" });
+});
+
+test("backoff doubles from 0.5 s to at most 10 s, less up to 20 % of jitter", () => {
+  const none = (): number => 0;
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelay(n, none)),
+    [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000],
+  );
+  assert.equal(backoffDelay(0, () => 1), 400);
+  for (let n = 0; n < 200; n++) {
+    const delay = backoffDelay(n % 8);
+    assert.ok(delay <= BACKOFF_MAX_MS && delay >= 0.8 * Math.min(BACKOFF_MAX_MS, 500 * 2 ** (n % 8)));
+  }
+  const backoff = new Backoff(none);
+  assert.deepEqual([backoff.next(), backoff.next(), backoff.attempts], [500, 1000, 2]);
+  backoff.reset();
+  assert.deepEqual([backoff.next(), backoff.attempts], [500, 1]);
+});
+
+test("server JSON is checked before use", () => {
+  assert.deepEqual(asSession(SESSION), SESSION);
+  assert.deepEqual(asSessions([SESSION, { ...SESSION, cols: "80" }, null, { ...SESSION, id: "s2" }]), [
+    SESSION,
+    { ...SESSION, id: "s2" },
+  ]);
+  assert.equal(asSessions({ sessions: [] }), null);
+  assert.equal(asSession({ ...SESSION, status: "paused" }), null);
+  assert.equal(asSession({ ...SESSION, exitCode: true }), null);
+  const [recording] = asRecordings([{ id: "r1", command: "ls", argv: ["ls"], bytes: "many" }, { name: "no id" }]) ?? [];
+  assert.equal(recording?.id, "r1");
+  assert.deepEqual(recording?.argv, ["ls"]);
+  assert.equal(recording?.bytes, null);
+  assert.equal(asRecordings("nope"), null);
 });
 
 test("sticky Ctrl turns keys into control characters", () => {
@@ -100,9 +158,11 @@ test("the form's command line goes to /bin/sh -c", () => {
   });
   assert.equal(commandLine("/bin/sh", ["-c", "ls | wc"]), "ls | wc");
   assert.equal(commandLine("vim", ["my file.txt"]), "vim 'my file.txt'");
-  assert.equal(commandString("/bin/sh -c 'ls | wc'"), "ls | wc");
-  assert.equal(commandString("/bin/sh -c ls"), "ls");
-  assert.equal(commandString("vim notes.txt"), "vim notes.txt");
+  // A recording's command comes from its argv, as a session's does; no string is parsed.
+  assert.equal(recordingCommand({ id: "r", command: "/bin/sh -c 'ls | wc'", argv: ["/bin/sh", "-c", "ls | wc"] }), "ls | wc");
+  assert.equal(recordingCommand({ id: "r", command: "vim 'my file.txt'", argv: ["vim", "my file.txt"] }), "vim 'my file.txt'");
+  assert.equal(recordingCommand({ id: "r", command: "/bin/sh -c 'ls | wc'", argv: null }), "/bin/sh -c 'ls | wc'");
+  assert.equal(recordingCommand({ id: "r" }), "");
 });
 
 test("formatting", () => {

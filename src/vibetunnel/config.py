@@ -6,20 +6,33 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4020
+HOME_ENV = "VIBETUNNEL_HOME"
+SESSION_ENV = "VIBETUNNEL_SESSION_ID"
+"""Set to the session's id in every program a session runs: a nested `vt` sees it, refuses."""
+TERM = "xterm-256color"
+"""The terminal every session's program is told it runs in (xterm.js emulates it)."""
+SERVER_FILE = "server.json"
+"""`<home>/server.json`: `{url, pid}` of the running server, how `vt` finds it."""
 
 
 def home_dir() -> Path:
     """`$VIBETUNNEL_HOME`, else `~/.vibetunnel`."""
-    env = os.environ.get("VIBETUNNEL_HOME")
+    env = os.environ.get(HOME_ENV)
     return Path(env) if env else Path.home() / ".vibetunnel"
+
+
+def recordings_dir(home: Path) -> Path:
+    """`<home>/recordings`: one `<session id>.cast` per session, and metadata.json."""
+    return home / "recordings"
 
 
 @dataclass
 class Config:
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
+    """Every setting of one server. The defaults here are `vibetunnel serve`'s defaults."""
+
+    host: str = "127.0.0.1"
+    """Loopback by default: a shell is exposed to the network only when asked (--host)."""
+    port: int = 4020
     auth: bool = True
     rate_limit: int = 100
     """Requests per minute per client (token subject, else address)."""
@@ -35,4 +48,4 @@ class Config:
 
     @property
     def recordings_dir(self) -> Path:
-        return self.home / "recordings"
+        return recordings_dir(self.home)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.wsclient import TermClient
-from vibetunnel.recording.index import iso, unix
+from vibetunnel.protocol.times import iso, unix
 
 SH = "/bin/sh"
 CAST_TYPE = "application/x-asciicast"
@@ -138,7 +139,9 @@ def test_cast_header_and_events_read_by_asciinema(
     rid = s["id"]
     e = ended(api, rid)
     assert e["exitCode"] == 0
-    assert (e["name"], e["size"], e["command"]) == ("greeting", "100x30", f"{SH} -c {script}")
+    line = shlex.join([SH, "-c", script])  # quoted as a shell reads it back, as vt writes it
+    assert (e["name"], e["size"], e["command"]) == ("greeting", "100x30", line)
+    assert e["argv"] == [SH, "-c", script]
     path = cast_path(shared_server.home, rid)
     header, events = read_cast(path)
     assert header["version"] == 2
@@ -147,7 +150,7 @@ def test_cast_header_and_events_read_by_asciinema(
     assert abs(header["timestamp"] - unix(s["createdAt"])) <= 1
     assert set(header["env"]) >= {"SHELL", "TERM"}
     assert header["env"]["TERM"] == "xterm-256color"
-    assert header["command"] == f"{SH} -c {script}"
+    assert header["command"] == line
     assert header["title"] == "greeting"
     assert {e[1] for e in events} == {"o"}
     assert "hello-42" in output_of(events) and "café" in output_of(events)
@@ -170,6 +173,7 @@ def test_api_serves_the_file_and_lists_it(shared_server: RunningServer, api: htt
         "id",
         "name",
         "command",
+        "argv",
         "cwd",
         "size",
         "startedAt",

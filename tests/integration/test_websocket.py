@@ -272,7 +272,7 @@ async def test_frames_decode_helper_rejects_garbage() -> None:
 async def test_raw_websocket_from_spec_example(
     shared_server: RunningServer, api: httpx.Client
 ) -> None:
-    # What a client written from protocol.md alone does: JSON text out, binary frames in.
+    # What a client written from docs/protocol.md alone does: JSON text out, binary frames in.
     s = create(api, command=SH, args=["-c", 'read line; echo "got $line"'])
     async with websockets.connect(ws_url(shared_server, s["id"])) as ws:
         await ws.send(json.dumps({"type": "resize", "cols": 120, "rows": 40}))

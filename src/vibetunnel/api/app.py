@@ -114,7 +114,7 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
         try:
             await ws.admit(websocket, security.authorize_ws, None)
         except VibeTunnelError as exc:
-            await ws.close(websocket, exc.close_code, exc.message)
+            await ws.refuse(websocket, exc)
             return
         await host.serve_host(websocket, manager, recs)
 

@@ -1,4 +1,4 @@
-"""Faults become responses at the edge: every error body has the contract's shape."""
+"""Faults become responses at the edge: every error body has one shape (docs/protocol.md)."""
 
 from __future__ import annotations
 

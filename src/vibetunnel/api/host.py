@@ -18,14 +18,16 @@ import logging
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from vibetunnel.aio import race
-from vibetunnel.api.ws import close
+from vibetunnel.api.ws import close, refuse
 from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
+from vibetunnel.protocol import close as reasons
+from vibetunnel.protocol import host as messages
+from vibetunnel.protocol.close import Close
+from vibetunnel.protocol.host import Exit, Register
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.remote import RemotePty
 from vibetunnel.pty.session import Session
 from vibetunnel.recording.recorder import Recordings
-from vibetunnel.vt import messages
-from vibetunnel.vt.messages import Exit, Register
 
 log = logging.getLogger("vibetunnel.host")
 
@@ -52,10 +54,10 @@ async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordi
             raise ProtocolError("the first message must be a register text message")
         reg = messages.parse_register(text)
     except TimeoutError:
-        await close(ws, 1008, "no register message")
+        await close(ws, Close.POLICY, reasons.NO_REGISTER)
         return
     except ProtocolError as exc:
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
         return
     remote = RemotePty(reg.pid)
     session = _session(reg, remote)
@@ -63,7 +65,7 @@ async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordi
     try:
         manager.adopt(session)
     except Conflict as exc:
-        await close(ws, 1008, exc.message)
+        await close(ws, Close.POLICY, exc.message)
         return
     if reg.screen:
         remote.feed(reg.screen.encode("utf-8"))
@@ -116,14 +118,14 @@ async def _link(
     exc = None if task.cancelled() else task.exception()
     if isinstance(exc, _Ended):
         recordings.finished(session.id, session.exit_code)
-        await close(ws, 1000, "session ended")
+        await close(ws, Close.NORMAL, reasons.SESSION_ENDED)
     elif isinstance(exc, ProtocolError):
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
     elif which == 0 and exc is None:  # the sender ended: a newer link replaced this one
-        await close(ws, 1001, "replaced by a new registration")
+        await close(ws, Close.GOING_AWAY, reasons.LINK_REPLACED)
     elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
         log.error("host link of session %s failed", session.id, exc_info=exc)
-        await close(ws, 1011, "internal error")
+        await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
 
 
 async def _send(ws: WebSocket, remote: RemotePty) -> None:

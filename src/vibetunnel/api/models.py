@@ -17,7 +17,7 @@ class Body(BaseModel):
 
 
 class CreateSession(Body):
-    """PTYOptions of protocol.md, every field optional, plus an optional id."""
+    """The body of POST /api/sessions (docs/protocol.md): every field optional."""
 
     id: (
         Annotated[StrictStr, Field(pattern=r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")]

@@ -1,7 +1,7 @@
 """The WebSocket /api/sessions/{id}/ws: glue between a socket and a session's Client.
 
 The receiver parses client messages and applies them; the Client's sender task writes
-output. Whichever ends first decides the close code:
+output. Whichever ends first decides the close code (protocol/close.py):
   session ended -> 1000, server shutdown or idle -> 1001, bad message -> 1003,
   auth -> 1008, fault in our code -> 1011 (the session keeps running).
 """
@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
-from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
+from vibetunnel.errors import ProtocolError, VibeTunnelError
+from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
+from vibetunnel.protocol.close import Close
 from vibetunnel.pty.client import Client, Ending
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.session import Session
@@ -29,15 +31,16 @@ log = logging.getLogger("vibetunnel.ws")
 Authorizer = Callable[[WebSocket, str | None], Awaitable[bool]]
 
 
-def reason(text: str) -> str:
-    """A close reason fits in 123 bytes of UTF-8."""
-    return text.encode("utf-8")[:123].decode("utf-8", "ignore")
-
-
-async def close(ws: WebSocket, code: int, why: str = "") -> None:
+async def close(ws: WebSocket, code: Close, why: str = "") -> None:
+    """Close with `code` and `why` (cut to fit), unless the socket is already gone."""
     if ws.application_state != WebSocketState.DISCONNECTED:
         with contextlib.suppress(RuntimeError, OSError):
-            await ws.close(code, reason(why))
+            await ws.close(code, reasons.reason(why))
+
+
+async def refuse(ws: WebSocket, error: VibeTunnelError) -> None:
+    """Close with the error's close code, its message the reason (errors.py has the table)."""
+    await close(ws, error.close_code, error.message)
 
 
 async def admit(ws: WebSocket, authorize: Authorizer, session_id: str | None) -> bool:
@@ -63,11 +66,8 @@ async def serve_socket(
     try:
         writable = await admit(ws, authorize, session_id)
         session = manager.get(session_id)
-    except SessionNotFound:
-        await close(ws, 1000, "session not found")
-        return
-    except VibeTunnelError as exc:
-        await close(ws, exc.close_code, exc.message)
+    except VibeTunnelError as exc:  # an unknown session: 1000 "session not found"
+        await refuse(ws, exc)
         return
     await _stream(ws, session, await manager.replay(session), idle_timeout, writable)
 
@@ -88,21 +88,21 @@ async def _stream(
     exc = task.exception()
     if which == 0:  # the sender
         if exc is None:
-            ending: Ending = task.result()
-            await close(
-                ws, ending.value, "session ended" if ending is Ending.EXITED else "server shutdown"
-            )
+            if task.result() is Ending.EXITED:
+                await close(ws, Close.NORMAL, reasons.SESSION_ENDED)
+            else:
+                await close(ws, Close.GOING_AWAY, reasons.SERVER_SHUTDOWN)
         elif not isinstance(exc, (WebSocketDisconnect, OSError, RuntimeError)):
             log.error("sender failed for session %s", session.id, exc_info=exc)
-            await close(ws, 1011, "internal error")
+            await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
         return
     if isinstance(exc, VibeTunnelError):
-        await close(ws, exc.close_code, exc.message)
+        await refuse(ws, exc)
     elif isinstance(exc, TimeoutError):
-        await close(ws, 1001, f"idle timeout ({idle_timeout:g} s without a message)")
+        await close(ws, Close.GOING_AWAY, reasons.idle_timeout(idle_timeout))
     elif exc is not None and not isinstance(exc, WebSocketDisconnect):
         log.error("receiver failed for session %s", session.id, exc_info=exc)
-        await close(ws, 1011, "internal error")
+        await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
 
 
 async def _receive(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .passwords import check_password, password_configured, set_password
 from .ratelimit import FAILED_LOGINS_PER_MINUTE, RateLimiter, RateState
 from .refresh import REFRESH_TOKEN_TTL, RefreshStore
-from .secret import SecretError, load_or_create_secret, write_private
+from .secret import SecretError, load_or_create_secret
 from .tokens import (
     ACCESS_TOKEN_TTL,
     LOGIN_TOKEN_TTL,
@@ -35,5 +35,4 @@ __all__ = [
     "password_configured",
     "scope_allows",
     "set_password",
-    "write_private",
 ]

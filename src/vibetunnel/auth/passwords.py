@@ -14,7 +14,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from .secret import write_private
+from ..files import write_private
 
 ENV_PASSWORD = "VIBETUNNEL_PASSWORD"
 PASSWORD_FILE = "password"

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AuthError
-from .secret import write_private
+from ..files import write_private
+from ..protocol.values import is_number
 
 REFRESH_TOKEN_TTL = 30 * 86400.0
 """Seconds a refresh token lives; each rotation starts a fresh term."""
@@ -185,18 +186,14 @@ def _parse(data: Any) -> tuple[dict[str, _Entry], dict[str, float]]:
         if not (
             isinstance(family, str)
             and isinstance(sub, str)
-            and _is_number(exp)
+            and is_number(exp)
             and isinstance(spent, bool)
         ):
             raise ValueError("a token entry has a wrong field type")
         tokens[digest] = _Entry(family, sub, float(exp), spent)
     once: dict[str, float] = {}
     for key, exp in raw_once.items():
-        if not _is_number(exp):
+        if not is_number(exp):
             raise ValueError("a login token entry has a wrong expiry")
         once[key] = float(exp)
     return tokens, once
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,4 +1,4 @@
-"""The JWT signing secret, and private (mode 0600) atomic file writes.
+"""The JWT signing secret.
 
 The secret is `$VIBETUNNEL_JWT_SECRET` when set, else the first line of `<home>/secret`, made
 on first use. It survives restarts, so tokens do too.
@@ -6,15 +6,14 @@ on first use. It survives restarts, so tokens do too.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 
-from vibetunnel.files import fsync_dir
+from vibetunnel.errors import SecretError as SecretError  # raised here; importable from here
+from vibetunnel.files import create_private
 
 ENV_SECRET = "VIBETUNNEL_JWT_SECRET"
 SECRET_FILE = "secret"
@@ -22,10 +21,6 @@ MIN_SECRET_BYTES = 32
 """RFC 7518 section 3.2: an HS256 key must be at least as long as the hash output."""
 
 logger = logging.getLogger(__name__)
-
-
-class SecretError(ValueError):
-    """The configured secret cannot be used (empty or too short)."""
 
 
 def load_or_create_secret(home: Path) -> bytes:
@@ -44,29 +39,6 @@ def load_or_create_secret(home: Path) -> bytes:
         pass
     _create_secret(path)
     return _read_secret(path)
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically with mode 0600.
-
-    A temporary file in the same folder is written, synced, then renamed over `path`, so a
-    reader (or a crash) only ever sees the old content or the new one, whole.
-    """
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(parent)
 
 
 def _checked(text: str, source: str) -> bytes:
@@ -92,39 +64,5 @@ def _read_secret(path: Path) -> bytes:
 
 
 def _create_secret(path: Path) -> None:
-    """Make `path` holding a fresh secret, unless another process makes it first.
-
-    The secret is written whole to a private temporary file, then linked to its name: the link
-    fails if the name exists (like O_EXCL), and a reader never sees a half-written file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    line = (secrets.token_urlsafe(48) + "\n").encode("ascii")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o600)
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return  # another process won the race: its secret is the one
-        except OSError:
-            # A file system without hard links: fall back to O_EXCL creation.
-            _create_exclusive(path, line)
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    fsync_dir(path.parent)
-
-
-def _create_exclusive(path: Path, line: bytes) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "wb") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Make `path` holding a fresh secret, unless another process makes it first (its wins)."""
+    create_private(path, (secrets.token_urlsafe(48) + "\n").encode("ascii"))

@@ -1,6 +1,6 @@
-"""HS256 JWTs (protocol.md's tokens), issued and checked on an injected clock.
+"""HS256 JWTs (docs/protocol.md, "Authentication"), issued and checked on an injected clock.
 
-An access token carries exactly protocol.md's claims: `sub`, `iat`, `exp` and, for a share
+An access token carries exactly the specified claims: `sub`, `iat`, `exp` and, for a share
 link, `sessionId`. It has no `kind` claim, so a token signed with the same secret by another
 tool is an access token too. A one-time login token (the URL printed at start) adds
 `"kind": "login"` and a random `jti`, so it can never pass for an access token.
@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 
 from ..errors import AuthError
+from ..protocol.values import is_number
 from .secret import MIN_SECRET_BYTES
 
 ALGORITHM = "HS256"
@@ -202,7 +203,7 @@ def parse_duration(text: str) -> float:
 def _numeric(payload: dict[str, Any], name: str) -> float:
     value = payload.get(name)
     # bool is an int in Python, but never a NumericDate.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise AuthError(f"token has an invalid {name} claim")
     try:
         number = float(value)

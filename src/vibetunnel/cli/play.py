@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from vibetunnel.config import home_dir
+from vibetunnel.config import home_dir, recordings_dir
 from vibetunnel.errors import RecordingNotFound
 from vibetunnel.recording.asciicast import CastFormatError, parse
 from vibetunnel.recording.index import RecordingIndex
@@ -58,7 +58,7 @@ def _write(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the recording's output events to stdout, keeping (scaled) time."""
     try:
-        path = RecordingIndex(home_dir() / "recordings").path_for(args.id)
+        path = RecordingIndex(recordings_dir(home_dir())).path_for(args.id)
         # "replace": a torn multi-byte character in the last line must not stop us.
         _, events = parse(path.read_bytes().decode("utf-8", "replace"))
     except RecordingNotFound:

@@ -8,8 +8,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from vibetunnel.config import home_dir
-from vibetunnel.recording.index import RecordingIndex, unix
+from vibetunnel.config import home_dir, recordings_dir
+from vibetunnel.protocol.times import unix
+from vibetunnel.recording.index import RecordingIndex
 
 HELP = "list recorded sessions (newest first)"
 
@@ -70,7 +71,7 @@ def format_table(entries: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List the index of `<home>/recordings`, without changing anything on disk."""
-    index = RecordingIndex(home_dir() / "recordings")
+    index = RecordingIndex(recordings_dir(home_dir()))
     # A server may be writing: read only, never repair from here.
     index.load(repair=False)
     entries = index.list()

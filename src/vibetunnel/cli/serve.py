@@ -11,49 +11,57 @@ import sys
 
 import uvloop
 
-from vibetunnel.api.routes.auth import user_name
 from vibetunnel.api.security import is_loopback
-from vibetunnel.auth.secret import write_private
-from vibetunnel.config import DEFAULT_HOST, DEFAULT_PORT, Config
-from vibetunnel.files import raise_open_files_limit
+from vibetunnel.auth.user import user_name
+from vibetunnel.config import SERVER_FILE, Config
+from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    # Every default is Config's: one place says what `serve` does unless told otherwise.
+    parser.add_argument("--host", default=Config.host, help="address to bind (default %(default)s)")
     parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)"
+        "--port", type=int, default=Config.port, help="port (default %(default)s); 0 picks one"
     )
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one")
     parser.add_argument(
         "--no-auth",
         action="store_true",
         help="no token needed: anyone who can reach the port gets a shell",
     )
     parser.add_argument(
-        "--rate-limit", type=int, default=100, metavar="N", help="requests per minute per client"
+        "--rate-limit",
+        type=int,
+        default=Config.rate_limit,
+        metavar="N",
+        help="requests per minute per client (default %(default)s)",
     )
     parser.add_argument("--no-record", action="store_true", help="do not record sessions")
     parser.add_argument(
         "--record-input", action="store_true", help="also record typed input (passwords too!)"
     )
     parser.add_argument(
-        "--max-sessions", type=int, default=100, metavar="N", help="running sessions at most"
+        "--max-sessions",
+        type=int,
+        default=Config.max_sessions,
+        metavar="N",
+        help="running sessions at most (default %(default)s)",
     )
     parser.add_argument(
         "--keep-recordings",
         type=float,
-        default=None,
+        default=Config.keep_recordings_days,
         metavar="DAYS",
         help="delete recordings older than DAYS",
     )
     parser.add_argument(
         "--idle-timeout",
         type=float,
-        default=60.0,
+        default=Config.ws_idle_timeout,
         metavar="SECONDS",
-        help="close WebSockets silent this long (default 60)",
+        help="close WebSockets silent this long (default %(default)g)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
     tokens = app.state.tokens
-    server_file = config.home / "server.json"
+    server_file = config.home / SERVER_FILE
 
     def listening(url: str) -> None:
         print(f"VibeTunnel listening on {url}", flush=True)

@@ -7,12 +7,12 @@ For scripts (`curl -H "Authorization: Bearer $(vibetunnel token)"`) and share li
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 import uuid
 
 from ..auth.secret import SecretError, load_or_create_secret
 from ..auth.tokens import TokenService, parse_duration
+from ..auth.user import user_name
 from ..config import home_dir
 
 HELP = "print an access token signed with the local secret"
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
             session_id = str(uuid.UUID(args.session))
         except ValueError:
             return _fail(f"--session: {args.session!r} is not a session id (a UUID)")
-    sub = args.sub if args.sub is not None else _user_name()
+    sub = args.sub if args.sub is not None else user_name()
     if not sub:
         return _fail("--sub must not be empty")
     try:
@@ -66,13 +66,6 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot load the signing secret: {e}")
     print(TokenService(secret).issue(sub, ttl, session_id=session_id, read_only=args.read_only))
     return 0
-
-
-def _user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
-        return "user"
 
 
 def _fail(message: str) -> int:

@@ -19,9 +19,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from vibetunnel.config import home_dir
+from vibetunnel.config import SESSION_ENV, home_dir
 from vibetunnel.vt.link import describe, find_server, token
-from vibetunnel.vt.relay import SESSION_ENV, Relay
+from vibetunnel.vt.relay import Relay
 from vibetunnel.vt.terminal import RawMode
 
 LIST_TIMEOUT = 10.0

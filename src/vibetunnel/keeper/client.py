@@ -24,6 +24,7 @@ from vibetunnel.errors import VibeTunnelError
 from vibetunnel.keeper.channel import Channel, Message, peer_uid, recv_messages, send_message
 from vibetunnel.keeper.daemon import INFO, SOCKET
 from vibetunnel.keeper.wire import PROTOCOL, WireError
+from vibetunnel.protocol.close import Close
 from vibetunnel.pty.manager import SECRET_ENV
 from vibetunnel.pty.process import PtyProcess
 
@@ -37,7 +38,7 @@ class KeeperError(VibeTunnelError):
 
     status = 503
     code = "keeper_unavailable"
-    close_code = 1011
+    close_code = Close.INTERNAL
 
 
 def keeper_pid(home: Path) -> int | None:

@@ -34,11 +34,12 @@ from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import Channel, Message, peer_uid
 from vibetunnel.keeper.table import Entry
 from vibetunnel.keeper.wire import PROTOCOL
+from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.messages import check_size
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess, get_winsize
-from vibetunnel.recording.index import ID_PATTERN, repair_cast
+from vibetunnel.recording.index import repair_cast
 from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
 

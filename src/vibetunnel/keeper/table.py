@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from vibetunnel.files import write_private
 
 log = logging.getLogger("vibetunnel.keeper")
 
@@ -60,21 +61,9 @@ class Entry:
 
 
 def save(home: Path, keeper_pid: int, entries: list[Entry]) -> None:
-    """Replace the table whole. No fsync: the rename survives a crash of the keeper, and a
-    power cut ends the programs too."""
-    path = home / TABLE
-    tmp = home / f".{TABLE}.{os.getpid()}.tmp"
-    data = json.dumps(
-        {"keeper": keeper_pid, "sessions": [e.to_json() for e in entries]}, ensure_ascii=False
-    ).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    """Replace the table whole (a burst of changes is one write: see Keeper._changed)."""
+    data = {"keeper": keeper_pid, "sessions": [e.to_json() for e in entries]}
+    write_private(home / TABLE, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
 def load(home: Path) -> list[Entry]:

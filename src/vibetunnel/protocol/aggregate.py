@@ -1,4 +1,4 @@
-"""The flush policy of contract.md, per client, on an injected clock. Pure: no timers, no I/O.
+"""The flush policy (docs/protocol.md), per client, on an injected clock. Pure: no timers, no I/O.
 
 - Output goes out at once when nothing was sent in the last interval, or when the session got
   input since the last send (the echo of typing never waits: TCP_NODELAY for humans).
@@ -6,16 +6,17 @@
   collected: timer flushes are at most 1/interval a second; full frames go as fast as the
   client reads.
 
-The interval is 1/60 s: contract.md's "16 ms" and "at most 60 a second" are the same number,
-rounded; 16 ms exactly would allow 62.5 timer flushes a second.
+The interval is 1/60 s: the specification's "16 ms" and "at most 60 a second" are the same
+number, rounded; 16 ms exactly would allow 62.5 timer flushes a second (docs/decisions.md).
 """
 
 from __future__ import annotations
 
 import math
 
+from vibetunnel.protocol.frames import MAX_FRAME
+
 FLUSH_INTERVAL = 1 / 60
-MAX_FRAME = 64 * 1024
 
 
 class FlushPolicy:

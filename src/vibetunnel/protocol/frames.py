@@ -5,13 +5,13 @@ from __future__ import annotations
 import codecs
 import struct
 
+from vibetunnel.errors import FrameError as FrameError  # raised here; importable from here
+
 MAGIC = 0xBF
 HEADER = struct.Struct(">BI")
 HEADER_SIZE = HEADER.size
-
-
-class FrameError(ValueError):
-    """A byte string that is not a well-formed frame."""
+MAX_FRAME = 64 * 1024
+"""Bytes of data one frame carries at most (cut at a character boundary; docs/decisions.md)."""
 
 
 def encode(data: bytes) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vibetunnel.errors import ProtocolError
+from vibetunnel.protocol.values import is_int
 
 MIN_SIZE = 1
 MAX_SIZE = 1000
@@ -31,13 +32,18 @@ class Ping:
 Message = Input | Resize | Ping
 
 
-def check_size(name: str, value: Any) -> int:
-    """A terminal dimension: an integer 1..1000 (booleans are not integers here)."""
-    if isinstance(value, bool) or not isinstance(value, int):
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    """An integer `low..high` (booleans are not integers here)."""
+    if not is_int(value):
         raise ProtocolError(f"{name} must be an integer")
-    if not MIN_SIZE <= value <= MAX_SIZE:
-        raise ProtocolError(f"{name} must be between {MIN_SIZE} and {MAX_SIZE}, got {value}")
+    if not low <= value <= high:
+        raise ProtocolError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def check_size(name: str, value: Any) -> int:
+    """A terminal dimension: an integer 1..1000."""
+    return check_int(name, value, MIN_SIZE, MAX_SIZE)
 
 
 def typeable(value: str) -> bool:

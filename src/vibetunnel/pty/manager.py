@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from vibetunnel.config import SESSION_ENV, TERM
 from vibetunnel.errors import BadRequest, Conflict, SessionNotFound, TooManyRequests
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess
 from vibetunnel.pty.session import Recorder, Session
 
-TERM = "xterm-256color"
 # Never hand the server's own secrets to the shells it starts.
 SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET")
 EXITED_SCREENS = 64 * 1024 * 1024
@@ -34,7 +34,8 @@ from their recordings when a client asks."""
 
 @dataclass
 class SessionOptions:
-    """PTYOptions of protocol.md, every field optional, plus an optional id."""
+    """The session options of docs/protocol.md (PTYOptions), every field optional, plus an
+    optional id."""
 
     id: str | None = None
     name: str | None = None
@@ -54,7 +55,7 @@ def child_env(extra: dict[str, str], session_id: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env.update(extra)
     env["TERM"] = TERM
-    env["VIBETUNNEL_SESSION_ID"] = session_id
+    env[SESSION_ENV] = session_id
     return env
 
 

@@ -17,7 +17,7 @@ import subprocess
 import termios
 from collections.abc import Callable
 
-from vibetunnel.errors import VibeTunnelError
+from vibetunnel.errors import InputOverflow
 
 READ_SIZE = 65536
 READ_BATCH = 256 * 1024
@@ -26,13 +26,6 @@ WRITE_QUEUE_LIMIT = 16 * 1024 * 1024
 EXIT_GRACE = 0.5
 """After the child exits, how long to wait for the PTY to report end of output (EIO): a
 background job still holding the terminal must not keep the session open forever."""
-
-
-class InputOverflow(VibeTunnelError):
-    """The program does not read its input and the queue is full."""
-
-    status = 429
-    code = "input_backlog_full"
 
 
 def _set_controlling_tty() -> None:

@@ -11,8 +11,9 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 
-from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, InputOverflow, staged_kill
-from vibetunnel.vt import messages
+from vibetunnel.errors import InputOverflow
+from vibetunnel.protocol import host as messages
+from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, staged_kill
 
 
 class RemotePty:

@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from vibetunnel.protocol.times import iso
 from vibetunnel.pty.client import Client
 from vibetunnel.pty.output import Output
 
@@ -35,12 +35,6 @@ class Recorder(Protocol):
     def resize(self, cols: int, rows: int) -> None: ...
     def close(self, exit_code: int | None) -> None: ...
     def detach(self) -> None: ...
-
-
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass

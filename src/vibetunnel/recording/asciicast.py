@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from vibetunnel.errors import CastFormatError as CastFormatError  # raised here; importable here
+
 VERSION = 2
 EVENT_KINDS = frozenset({"o", "i", "r"})
 """The event codes we write: output, input, resize."""
@@ -26,10 +28,6 @@ Event = tuple[float, str, str]
 # Lone surrogates cannot be encoded as UTF-8 (the write would fail), and U+0085,
 # U+2028 and U+2029 count as line breaks for str.splitlines() and some readers.
 _UNSAFE = re.compile("[\ud800-\udfff\x85\u2028\u2029]")
-
-
-class CastFormatError(ValueError):
-    """The text is not asciicast v2 (bad header) or holds a bad line."""
 
 
 def _safe(match: re.Match[str]) -> str:

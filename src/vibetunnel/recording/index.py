@@ -1,13 +1,17 @@
 """`<home>/recordings/metadata.json`: the index of recordings, always whole JSON.
 
-Every save writes the whole index to a temporary file in the same folder, fsyncs
-it and renames it over the old one, so a crash leaves either the old index or
-the new one. A lost or damaged index is rebuilt from the .cast files themselves
-(header, last event time); a .cast whose last line was torn by a crash is
-truncated back to its whole lines.
+Every save writes the whole index with `files.write_private` (a temporary file in
+the same folder, fsynced, renamed over the old one), so a crash leaves either the
+old index or the new one. The fsync happens outside the lock that guards the
+entries: a reader (GET /api/recordings) never waits for the disk. A lost or
+damaged index is rebuilt from the .cast files themselves (header, last event
+time); a .cast whose last line was torn by a crash is truncated back to its
+whole lines.
 
 File format: `{"version": 1, "recordings": [entry, ...]}`, where an entry is
-`{id, name, command, cwd, size, startedAt, endedAt, duration, exitCode, bytes}`.
+`{id, name, command, argv, cwd, size, startedAt, endedAt, duration, exitCode, bytes}`:
+`command` is the command line (shell-quoted), `argv` the program and its arguments, or null
+when only the line is known (an entry rebuilt from a .cast header, or written before argv).
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ import contextlib
 import json
 import logging
 import os
-import re
-import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import IO, Any
 
 from vibetunnel.errors import RecordingNotFound
-from vibetunnel.files import fsync_dir
+from vibetunnel.files import remove_stale_temps, write_private
+from vibetunnel.protocol.ids import ID_PATTERN
+from vibetunnel.protocol.times import iso, unix
+from vibetunnel.protocol.values import is_int, is_number
 from vibetunnel.recording.asciicast import (
     CastFormatError,
     parse_event,
@@ -39,19 +44,15 @@ log = logging.getLogger(__name__)
 INDEX_NAME = "metadata.json"
 INDEX_VERSION = 1
 SUFFIX = ".cast"
-FILE_MODE = 0o600
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
-"""What a recording id may be: it is also a file name, so no dots, no slashes."""
 
 Entry = dict[str, Any]
 
-_TMP_PREFIX = ".metadata."
-_TMP_SUFFIX = ".tmp"
 _MAX_HEADER = 1024 * 1024
 _TAIL_BLOCK = 64 * 1024
 _DEFAULTS: Entry = {
     "name": "",
     "command": "",
+    "argv": None,
     "cwd": None,
     "size": "80x24",
     "endedAt": None,
@@ -59,20 +60,6 @@ _DEFAULTS: Entry = {
     "exitCode": None,
     "bytes": 0,
 }
-
-
-def iso(t: float) -> str:
-    """A Unix time as ISO 8601 UTC with milliseconds, like JavaScript's toISOString()."""
-    stamp = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
-def unix(stamp: str) -> float:
-    """An ISO 8601 time (a naive one is taken as UTC) as a Unix time."""
-    moment = datetime.fromisoformat(stamp)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def _is_time(value: object) -> bool:
@@ -85,12 +72,8 @@ def _is_time(value: object) -> bool:
     return True
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_argv(value: object) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(a, str) for a in value)
 
 
 def _valid_entry(entry: object) -> bool:
@@ -101,13 +84,14 @@ def _valid_entry(entry: object) -> bool:
         isinstance(entry.get("id"), str) and ID_PATTERN.fullmatch(entry["id"]) is not None,
         isinstance(entry.get("name"), str),
         isinstance(entry.get("command"), str),
+        entry.get("argv") is None or _is_argv(entry.get("argv")),
         entry.get("cwd") is None or isinstance(entry.get("cwd"), str),
         isinstance(entry.get("size"), str),
         _is_time(entry.get("startedAt")),
         entry.get("endedAt") is None or _is_time(entry.get("endedAt")),
-        entry.get("duration") is None or _is_number(entry.get("duration")),
-        entry.get("exitCode") is None or _is_int(entry.get("exitCode")),
-        _is_int(entry.get("bytes")),
+        entry.get("duration") is None or is_number(entry.get("duration")),
+        entry.get("exitCode") is None or is_int(entry.get("exitCode")),
+        is_int(entry.get("bytes")),
     )
     return all(checks)
 
@@ -176,7 +160,7 @@ def repair_cast(path: Path) -> bool:
 def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
     header = info.header
     started = header.get("timestamp")
-    started_at = float(started) if _is_number(started) else 0.0
+    started_at = float(started) if is_number(started) else 0.0
     title, command = header.get("title"), header.get("command")
     try:
         started_iso, ended_iso = iso(started_at), iso(started_at + info.last_t)
@@ -187,6 +171,7 @@ def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
         "id": recording_id,
         "name": title if isinstance(title, str) else "",
         "command": command if isinstance(command, str) else "",
+        "argv": None,  # the header has the line only
         "cwd": None,
         "size": f"{header['width']}x{header['height']}",
         "startedAt": started_iso,
@@ -197,18 +182,28 @@ def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
     }
 
 
+def _by_id(entry: Entry) -> str:
+    return str(entry["id"])
+
+
 class RecordingIndex:
     """The recordings of one folder and their metadata.json.
 
     Methods are synchronous (the server calls them with `asyncio.to_thread`) and
     thread-safe. Call `load()` once before use, before any `CastWriter` of this
     folder is writing.
+
+    Two locks: `_lock` guards the entries and is held only for work in memory;
+    `_write_lock` puts the writes of metadata.json in order and is held across the
+    fsync. A save takes its snapshot after taking `_write_lock`, so the last write
+    always holds the latest entries.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.index_path = self.folder / INDEX_NAME
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._entries: dict[str, Entry] = {}
         self._active: set[str] = set()
         """Ids started and not finished by this process: their files are being written."""
@@ -235,7 +230,9 @@ class RecordingIndex:
         entries: dict[str, Entry] = {}
         for entry in recordings:
             if _valid_entry(entry):
-                entries[entry["id"]] = {key: entry[key] for key in ("id", *_DEFAULTS, "startedAt")}
+                entries[entry["id"]] = {
+                    key: entry.get(key) for key in ("id", *_DEFAULTS, "startedAt")
+                }
             else:
                 log.warning("%s: dropped a damaged entry", self.index_path)
         return entries
@@ -250,10 +247,11 @@ class RecordingIndex:
         entries are taken as they are (for a second process, such as the CLI,
         while a server may be writing).
         """
+        # Once, before use: holding the lock over the .cast inspection costs no reader.
         with self._lock:
             if repair:
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self._remove_stale_temp_files()
+                remove_stale_temps(self.index_path)
             stored = self._read_index()
             entries: dict[str, Entry] = {}
             try:
@@ -287,37 +285,26 @@ class RecordingIndex:
                     entry["bytes"] = info.size
                 entries[recording_id] = entry
             self._entries = entries
-            if repair:
-                self._save()
-
-    def _remove_stale_temp_files(self) -> None:
-        for path in self.folder.glob(f"{_TMP_PREFIX}*{_TMP_SUFFIX}"):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        if repair:
+            self._save()
 
     # -- saving --------------------------------------------------------------
 
     def _save(self) -> None:
-        """Write the whole index atomically: temp file, fsync, rename."""
-        document = {
-            "version": INDEX_VERSION,
-            "recordings": sorted(self._entries.values(), key=lambda e: e["id"]),
-        }
-        payload = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8") + b"\n"
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=self.folder)
+        """Write the whole index atomically. Call it without holding `_lock`."""
+        with self._write_lock:
+            with self._lock:
+                recordings = sorted((dict(e) for e in self._entries.values()), key=_by_id)
+            document = {"version": INDEX_VERSION, "recordings": recordings}
+            payload = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+            write_private(self.index_path, payload + b"\n")
+
+    def _size(self, id: str) -> int | None:
+        """The size of a recording's file now, or None if it cannot be read."""
         try:
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), FILE_MODE)
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.index_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(self.folder)
+            return (self.folder / f"{id}{SUFFIX}").stat().st_size
+        except OSError:
+            return None
 
     # -- queries and changes -------------------------------------------------
 
@@ -336,7 +323,7 @@ class RecordingIndex:
         started = entry.get("startedAt")
         if started is None:
             started = time.time()
-        if _is_number(started):
+        if is_number(started):
             started = iso(started)
         new["startedAt"] = started
         if not _valid_entry(new):
@@ -344,7 +331,7 @@ class RecordingIndex:
         with self._lock:
             self._entries[recording_id] = new
             self._active.add(recording_id)
-            self._save()
+        self._save()
 
     def finish(self, id: str, exit_code: int | None, ended_at: float) -> None:
         """Record the end of a recording: end time, duration, exit code, file size.
@@ -352,6 +339,7 @@ class RecordingIndex:
         Call it after the writer is closed and flushed so `bytes` is final.
         Raises `RecordingNotFound` if the id is unknown (deleted meanwhile).
         """
+        size = self._size(id)
         with self._lock:
             entry = self._entries.get(id)
             if entry is None:
@@ -360,33 +348,41 @@ class RecordingIndex:
             entry["endedAt"] = iso(ended_at)
             entry["duration"] = max(0.0, ended_at - unix(entry["startedAt"]))
             entry["exitCode"] = exit_code
-            with contextlib.suppress(OSError):
-                entry["bytes"] = (self.folder / f"{id}{SUFFIX}").stat().st_size
-            self._save()
+            if size is not None:
+                entry["bytes"] = size
+        self._save()
 
-    def _public(self, entry: Entry) -> Entry:
-        copy = dict(entry)
-        if copy["id"] in self._active:
-            # Still being written: its current size, not the one at start.
-            with contextlib.suppress(OSError):
-                copy["bytes"] = (self.folder / f"{copy['id']}{SUFFIX}").stat().st_size
-        return copy
-
-    def list(self) -> list[Entry]:
-        """Copies of every entry, newest first."""
+    def _copies(self, ids: Iterable[str] | None = None) -> builtins.list[Entry]:
+        """Copies of the entries (all, or those of `ids` that exist), with live sizes."""
         with self._lock:
-            entries = [self._public(e) for e in self._entries.values()]
-        entries.sort(key=lambda e: e["id"], reverse=True)
+            chosen = (
+                self._entries.values()
+                if ids is None
+                else (self._entries[i] for i in ids if i in self._entries)
+            )
+            copies = [dict(e) for e in chosen]
+            active = set(self._active)
+        for copy in copies:
+            if copy["id"] in active:
+                # Still being written: its current size, not the one at start.
+                size = self._size(copy["id"])
+                if size is not None:
+                    copy["bytes"] = size
+        return copies
+
+    def list(self) -> builtins.list[Entry]:
+        """Copies of every entry, newest first."""
+        entries = self._copies()
+        entries.sort(key=_by_id, reverse=True)
         entries.sort(key=lambda e: unix(e["startedAt"]), reverse=True)
         return entries
 
     def get(self, id: str) -> Entry:
         """A copy of one entry; `RecordingNotFound` if unknown."""
-        with self._lock:
-            entry = self._entries.get(id) if isinstance(id, str) else None
-            if entry is None:
-                raise RecordingNotFound()
-            return self._public(entry)
+        found = self._copies([id]) if isinstance(id, str) else []
+        if not found:
+            raise RecordingNotFound()
+        return found[0]
 
     def path_for(self, id: str) -> Path:
         """The .cast file of a recording, for serving it.
@@ -408,18 +404,18 @@ class RecordingIndex:
         """Remove a recording's file and entry; `RecordingNotFound` if unknown."""
         if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
             raise RecordingNotFound()
-        path = self.folder / f"{id}{SUFFIX}"
+        try:
+            (self.folder / f"{id}{SUFFIX}").unlink()
+            existed = True
+        except FileNotFoundError:
+            existed = False
         with self._lock:
-            known = id in self._entries
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                if not known:
-                    raise RecordingNotFound() from None
+            known = self._entries.pop(id, None) is not None
             self._active.discard(id)
-            if known:
-                del self._entries[id]
-                self._save()
+        if known:
+            self._save()
+        elif not existed:
+            raise RecordingNotFound()
 
     def prune(self, older_than_days: float, now: float | None = None) -> builtins.list[str]:
         """Delete the finished recordings that ended more than `older_than_days` ago.
@@ -427,21 +423,27 @@ class RecordingIndex:
         Returns their ids, sorted. Recordings still being written are kept.
         """
         cutoff = (time.time() if now is None else now) - older_than_days * 86400
-        removed: builtins.list[str] = []
         with self._lock:
-            for id, entry in list(self._entries.items()):
-                ended = entry["endedAt"]
-                if id in self._active or ended is None or unix(ended) >= cutoff:
-                    continue
-                try:
-                    (self.folder / f"{id}{SUFFIX}").unlink()
-                except FileNotFoundError:
-                    pass
-                except OSError as e:
-                    log.warning("recording %s not pruned: %s", id, e)
-                    continue
-                del self._entries[id]
-                removed.append(id)
-            if removed:
-                self._save()
+            old = [
+                id
+                for id, entry in self._entries.items()
+                if id not in self._active
+                and entry["endedAt"] is not None
+                and unix(entry["endedAt"]) < cutoff
+            ]
+        removed: builtins.list[str] = []
+        for id in old:
+            try:
+                (self.folder / f"{id}{SUFFIX}").unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                log.warning("recording %s not pruned: %s", id, e)
+                continue
+            removed.append(id)
+        if removed:
+            with self._lock:
+                for id in removed:
+                    self._entries.pop(id, None)
+            self._save()
         return sorted(removed)

@@ -8,18 +8,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from vibetunnel.config import TERM
 from vibetunnel.errors import RecordingNotFound
-from vibetunnel.recording.index import RecordingIndex, iso
+from vibetunnel.protocol.times import iso
+from vibetunnel.recording.index import RecordingIndex
 from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
 
-if TYPE_CHECKING:
-    from vibetunnel.pty.session import Session
+
+class RecordedSession(Protocol):
+    """What recording reads of a session (pty.session.Session has it; no import upwards)."""
+
+    id: str
+    name: str
+    command: str
+    args: list[str]
+    cwd: str
+    cols: int
+    rows: int
+    created_at: float
+
+
+def command_line(session: RecordedSession) -> str:
+    """The session's command as one shell-quoted line (as vt writes it in its header)."""
+    return shlex.join([session.command, *session.args])
 
 
 class SessionRecorder:
@@ -52,11 +70,12 @@ class Recordings:
         self.active: set[str] = set()
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vibetunnel-index")
 
-    def entry(self, session: Session) -> dict[str, object]:
+    def entry(self, session: RecordedSession) -> dict[str, object]:
         return {
             "id": session.id,
             "name": session.name,
-            "command": " ".join([session.command, *session.args]),
+            "command": command_line(session),
+            "argv": [session.command, *session.args],
             "cwd": session.cwd,
             "size": f"{session.cols}x{session.rows}",
             "startedAt": iso(session.created_at),
@@ -66,21 +85,21 @@ class Recordings:
             "bytes": 0,
         }
 
-    def for_session(self, session: Session) -> SessionRecorder:
+    def for_session(self, session: RecordedSession) -> SessionRecorder:
         """Start recording `session` (the Session's recorder factory)."""
         writer = CastWriter(
             self.folder / f"{session.id}.cast",
             width=session.cols,
             height=session.rows,
-            command=" ".join([session.command, *session.args]),
+            command=command_line(session),
             title=session.name,
-            env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": "xterm-256color"},
+            env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": TERM},
             timestamp=session.created_at,
         )
         self.started(self.entry(session))
         return SessionRecorder(writer, self, session.id)
 
-    def resume(self, session: Session) -> SessionRecorder:
+    def resume(self, session: RecordedSession) -> SessionRecorder:
         """Carry on the recording of a session this server adopted from the keeper."""
         writer = CastWriter.resume(self.folder / f"{session.id}.cast", session.created_at)
         self.started(self.entry(session))

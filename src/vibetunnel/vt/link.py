@@ -25,14 +25,16 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from vibetunnel.aio import race
 from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
+from vibetunnel.config import SERVER_FILE
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
+from vibetunnel.protocol import host as messages
+from vibetunnel.protocol.close import Close, reason
+from vibetunnel.protocol.frames import MAX_FRAME
 from vibetunnel.protocol.messages import exit_message
-from vibetunnel.vt import messages
 
 log = logging.getLogger("vibetunnel.vt")
 
-SERVER_FILE = "server.json"
 NOT_SHARED = (
     "vt: no VibeTunnel server running: this session is recorded but not shared "
     "(it will appear when the server starts)"
@@ -40,8 +42,7 @@ NOT_SHARED = (
 RETRY = 1.0
 """Seconds between attempts to reach the server."""
 TOKEN_TTL = 3600.0
-MAX_FRAME = 64 * 1024
-REFUSED = (1003, 1008)
+REFUSED = (Close.UNSUPPORTED, Close.POLICY)
 """Close codes of a server that will not take this session (bad token, bad message)."""
 OPEN_TIMEOUT = 5.0
 FINISH_TIMEOUT = 3.0
@@ -213,7 +214,7 @@ class Link:
         _, task = await race(self._send(ws), self._receive(ws))
         exc = None if task.cancelled() else task.exception()
         if isinstance(exc, ProtocolError):
-            await ws.close(1003, exc.message[:120])
+            await ws.close(Close.UNSUPPORTED, reason(exc.message))
         elif exc is not None:
             raise exc
 

@@ -23,18 +23,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vibetunnel.config import SESSION_ENV, recordings_dir
+from vibetunnel.config import TERM as DEFAULT_TERM
+from vibetunnel.errors import InputOverflow
+from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.messages import Input, Resize
 from vibetunnel.pty.output import Output
-from vibetunnel.pty.process import InputOverflow, PtyProcess
+from vibetunnel.pty.process import PtyProcess
 from vibetunnel.recording.writer import CastWriter, flush_all
-from vibetunnel.vt import messages
 from vibetunnel.vt.link import Link
 from vibetunnel.vt.terminal import DEFAULT_SIZE, RawMode, terminal_size
 
 log = logging.getLogger("vibetunnel.vt")
 
-SESSION_ENV = "VIBETUNNEL_SESSION_ID"
-DEFAULT_TERM = "xterm-256color"
 KILL_GRACE = 3.0
 """Seconds the program has to end after vt passed it SIGTERM or SIGHUP, before SIGKILL."""
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
@@ -144,7 +145,7 @@ class Relay:
 
     @property
     def recording_path(self) -> Path:
-        return self.home / "recordings" / f"{self.id}.cast"
+        return recordings_dir(self.home) / f"{self.id}.cast"
 
     async def run(self) -> int:
         """Spawn, relay until the program ends, return its exit code. Raises OSError if the

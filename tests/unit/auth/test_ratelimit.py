@@ -1,7 +1,8 @@
-"""The moving-window rate limiter, on a fake clock.
+"""The moving-window rate limiter, on the tests' fake clock: no test sleeps.
 
-`limits` reads `time.time()` through its memory storage module; the fixture replaces that
-module's `time` so no test sleeps or depends on the wall clock.
+`limits` (kept for its moving window and, for a cluster, its Redis storage) reads
+`time.time()` through its memory storage module and takes no clock: the fixture replaces that
+module's `time`, and with it every time the limiter sees (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -11,33 +12,26 @@ import types
 import limits.storage.memory
 import pytest
 
+from tests.clock import FakeClock
 from vibetunnel.auth.ratelimit import FAILED_LOGINS_PER_MINUTE, RateLimiter, RateState
 
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock(T0)
     monkeypatch.setattr(limits.storage.memory, "time", types.SimpleNamespace(time=fake))
     return fake
 
 
-def test_first_hit(clock: Clock) -> None:
+def test_first_hit(clock: FakeClock) -> None:
     allowed, state = RateLimiter(5).hit("a")
     assert allowed
     assert state == RateState(limit=5, remaining=4, reset=int(T0) + 61)
 
 
-def test_counts_down_then_refuses(clock: Clock) -> None:
+def test_counts_down_then_refuses(clock: FakeClock) -> None:
     limiter = RateLimiter(3)
     seen = []
     for _ in range(5):
@@ -47,7 +41,7 @@ def test_counts_down_then_refuses(clock: Clock) -> None:
     assert seen == [(True, 2), (True, 1), (True, 0), (False, 0), (False, 0)]
 
 
-def test_reset_is_when_the_oldest_hit_leaves(clock: Clock) -> None:
+def test_reset_is_when_the_oldest_hit_leaves(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
     limiter.hit("a")
     clock.now = T0 + 10
@@ -59,7 +53,7 @@ def test_reset_is_when_the_oldest_hit_leaves(clock: Clock) -> None:
     assert state.retry_after(clock.now) == 41
 
 
-def test_allowed_again_at_reset(clock: Clock) -> None:
+def test_allowed_again_at_reset(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
     limiter.hit("a")
     clock.now = T0 + 10
@@ -76,7 +70,7 @@ def test_allowed_again_at_reset(clock: Clock) -> None:
     assert limiter.hit("a")[0]
 
 
-def test_refused_hits_are_not_counted(clock: Clock) -> None:
+def test_refused_hits_are_not_counted(clock: FakeClock) -> None:
     limiter = RateLimiter(1)
     limiter.hit("a")
     for second in range(1, 60):
@@ -86,7 +80,7 @@ def test_refused_hits_are_not_counted(clock: Clock) -> None:
     assert limiter.hit("a")[0]
 
 
-def test_no_double_burst_across_a_minute_boundary(clock: Clock) -> None:
+def test_no_double_burst_across_a_minute_boundary(clock: FakeClock) -> None:
     # A fixed window would allow 2x the limit around its edge; the moving window does not.
     limiter = RateLimiter(10)
     clock.now = T0 + 59
@@ -95,7 +89,7 @@ def test_no_double_burst_across_a_minute_boundary(clock: Clock) -> None:
     assert not limiter.hit("a")[0]
 
 
-def test_keys_are_independent(clock: Clock) -> None:
+def test_keys_are_independent(clock: FakeClock) -> None:
     limiter = RateLimiter(1)
     assert limiter.hit("a")[0]
     assert not limiter.hit("a")[0]
@@ -103,7 +97,7 @@ def test_keys_are_independent(clock: Clock) -> None:
     assert RateLimiter(1).hit("a")[0]  # and limiters too
 
 
-def test_peek_does_not_count(clock: Clock) -> None:
+def test_peek_does_not_count(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
     for _ in range(5):
         allowed, state = limiter.peek("a")
@@ -114,7 +108,7 @@ def test_peek_does_not_count(clock: Clock) -> None:
     assert not allowed and state.remaining == 0
 
 
-def test_retry_after_is_at_least_one(clock: Clock) -> None:
+def test_retry_after_is_at_least_one(clock: FakeClock) -> None:
     state = RateState(limit=1, remaining=0, reset=int(T0) + 5)
     assert state.retry_after(T0) == 5
     assert state.retry_after(T0 + 4.5) == 1
@@ -141,7 +135,7 @@ def test_limit_must_be_positive(bad: int) -> None:
         RateLimiter(bad)
 
 
-def test_failed_logins_limit_is_ten(clock: Clock) -> None:
+def test_failed_logins_limit_is_ten(clock: FakeClock) -> None:
     assert FAILED_LOGINS_PER_MINUTE == 10
     limiter = RateLimiter(FAILED_LOGINS_PER_MINUTE)
     results = [limiter.hit("10.0.0.1")[0] for _ in range(11)]

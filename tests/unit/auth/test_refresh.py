@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from vibetunnel.auth.refresh import REFRESH_TOKEN_TTL, RefreshStore
 from vibetunnel.errors import AuthError
 
@@ -18,17 +19,9 @@ T0 = 1_700_000_000.0
 TTL = 1000.0
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -37,11 +30,11 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(path: Path, clock: Clock) -> RefreshStore:
+def store(path: Path, clock: FakeClock) -> RefreshStore:
     return RefreshStore(path, clock=clock, ttl=TTL)
 
 
-def reopen(path: Path, clock: Clock) -> RefreshStore:
+def reopen(path: Path, clock: FakeClock) -> RefreshStore:
     return RefreshStore(path, clock=clock, ttl=TTL)
 
 
@@ -150,20 +143,20 @@ def test_concurrent_rotation_of_one_token_lets_one_through(store: RefreshStore) 
 # Expiry
 
 
-def test_token_valid_until_ttl(clock: Clock, store: RefreshStore) -> None:
+def test_token_valid_until_ttl(clock: FakeClock, store: RefreshStore) -> None:
     t1 = store.issue("alice")
     clock.now = T0 + TTL - 0.001
     assert store.rotate(t1)[0] == "alice"
 
 
-def test_expired_token_refused(clock: Clock, store: RefreshStore) -> None:
+def test_expired_token_refused(clock: FakeClock, store: RefreshStore) -> None:
     t1 = store.issue("alice")
     clock.now = T0 + TTL
     with pytest.raises(AuthError, match="expired"):
         store.rotate(t1)
 
 
-def test_rotation_starts_a_fresh_term(clock: Clock, store: RefreshStore) -> None:
+def test_rotation_starts_a_fresh_term(clock: FakeClock, store: RefreshStore) -> None:
     t1 = store.issue("alice")
     clock.now = T0 + TTL - 1
     _, t2 = store.rotate(t1)
@@ -172,7 +165,7 @@ def test_rotation_starts_a_fresh_term(clock: Clock, store: RefreshStore) -> None
 
 
 def test_expired_tokens_are_pruned_from_the_file(
-    clock: Clock, store: RefreshStore, path: Path
+    clock: FakeClock, store: RefreshStore, path: Path
 ) -> None:
     store.issue("alice")
     clock.now = T0 + TTL + 1
@@ -235,7 +228,7 @@ def test_file_has_mode_0600_and_only_hashes(store: RefreshStore, path: Path) -> 
     assert data["version"] == 1
 
 
-def test_survives_a_restart(clock: Clock, store: RefreshStore, path: Path) -> None:
+def test_survives_a_restart(clock: FakeClock, store: RefreshStore, path: Path) -> None:
     t1 = store.issue("alice")
     _, t2 = store.rotate(t1)
     again = reopen(path, clock)
@@ -248,28 +241,28 @@ def test_survives_a_restart(clock: Clock, store: RefreshStore, path: Path) -> No
         reopen(path, clock).rotate(t3)
 
 
-def test_revocation_survives_a_restart(clock: Clock, store: RefreshStore, path: Path) -> None:
+def test_revocation_survives_a_restart(clock: FakeClock, store: RefreshStore, path: Path) -> None:
     t1 = store.issue("alice")
     store.revoke(t1)
     with pytest.raises(AuthError):
         reopen(path, clock).rotate(t1)
 
 
-def test_expiry_applies_after_a_restart(clock: Clock, store: RefreshStore, path: Path) -> None:
+def test_expiry_applies_after_a_restart(clock: FakeClock, store: RefreshStore, path: Path) -> None:
     t1 = store.issue("alice")
     clock.now = T0 + TTL + 1
     with pytest.raises(AuthError):
         reopen(path, clock).rotate(t1)
 
 
-def test_missing_file_starts_empty_and_is_created_on_change(path: Path, clock: Clock) -> None:
+def test_missing_file_starts_empty_and_is_created_on_change(path: Path, clock: FakeClock) -> None:
     store = reopen(path, clock)
     assert not path.exists()
     store.issue("alice")
     assert path.exists()
 
 
-def test_parent_folder_created(tmp_path: Path, clock: Clock) -> None:
+def test_parent_folder_created(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "home" / "refresh.json"
     RefreshStore(path, clock=clock).issue("alice")
     assert path.exists()
@@ -299,7 +292,7 @@ def test_parent_folder_created(tmp_path: Path, clock: Clock) -> None:
     ],
 )
 def test_damaged_file_starts_empty_and_warns(
-    path: Path, clock: Clock, caplog: pytest.LogCaptureFixture, content: bytes
+    path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture, content: bytes
 ) -> None:
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING):
@@ -312,7 +305,7 @@ def test_damaged_file_starts_empty_and_warns(
 
 
 def test_unreadable_or_unwritable_path_never_crashes(
-    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "a-folder"
     path.mkdir()
@@ -333,12 +326,12 @@ def test_use_once(store: RefreshStore) -> None:
     assert store.use_once("jti-2", T0 + 60)
 
 
-def test_use_once_survives_a_restart(clock: Clock, store: RefreshStore, path: Path) -> None:
+def test_use_once_survives_a_restart(clock: FakeClock, store: RefreshStore, path: Path) -> None:
     assert store.use_once("jti-1", T0 + 60)
     assert not reopen(path, clock).use_once("jti-1", T0 + 60)
 
 
-def test_use_once_entries_expire(clock: Clock, store: RefreshStore, path: Path) -> None:
+def test_use_once_entries_expire(clock: FakeClock, store: RefreshStore, path: Path) -> None:
     assert store.use_once("jti-1", T0 + 60)
     assert store.use_once("jti-2", T0 + 600)
     clock.now = T0 + 61

@@ -15,7 +15,6 @@ from vibetunnel.auth.secret import (
     MIN_SECRET_BYTES,
     SecretError,
     load_or_create_secret,
-    write_private,
 )
 
 
@@ -157,39 +156,3 @@ def test_created_with_0600_despite_permissive_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert mode(tmp_path / "secret") == 0o600
-
-
-# write_private
-
-
-def test_write_private_writes_with_mode_0600(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "file.json"
-    write_private(path, b"data")
-    assert path.read_bytes() == b"data"
-    assert mode(path) == 0o600
-    assert sorted(p.name for p in path.parent.iterdir()) == ["file.json"]
-
-
-def test_write_private_replaces_and_tightens_mode(tmp_path: Path) -> None:
-    path = tmp_path / "file"
-    path.write_bytes(b"old")
-    path.chmod(0o644)
-    write_private(path, b"new")
-    assert path.read_bytes() == b"new"
-    assert mode(path) == 0o600
-
-
-def test_write_private_failure_keeps_old_content_and_no_temp(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "file"
-    path.write_bytes(b"old")
-
-    def broken_replace(src: str, dst: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        write_private(path, b"new")
-    assert path.read_bytes() == b"old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.clock import FakeClock
 from vibetunnel.auth.tokens import (
     ACCESS_TOKEN_TTL,
     LOGIN_TOKEN_TTL,
@@ -27,21 +28,13 @@ T0 = 1_700_000_000
 SESSION = "0b9c6f3e-3f5e-4c1a-9d1e-2f3a4b5c6d7e"
 
 
-class Clock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(clock: Clock) -> TokenService:
+def service(clock: FakeClock) -> TokenService:
     return TokenService(KEY, clock=clock, leeway=10)
 
 
@@ -92,7 +85,7 @@ def test_scoped_token_carries_session_id(service: TokenService) -> None:
     assert claims.session_id == SESSION
 
 
-def test_fractional_clock_and_ttl(clock: Clock, service: TokenService) -> None:
+def test_fractional_clock_and_ttl(clock: FakeClock, service: TokenService) -> None:
     clock.now = T0 + 0.9
     claims = service.verify(service.issue("alice", 90.7))
     assert (claims.iat, claims.exp) == (T0, T0 + 90)
@@ -121,7 +114,7 @@ def test_float_numeric_dates_accepted(service: TokenService) -> None:
 
 def test_verify_uses_the_injected_clock_not_the_wall_clock() -> None:
     # Issued and checked in 2001: long expired by the wall clock, valid on this clock.
-    clock = Clock(1_000_000_000)
+    clock = FakeClock(1_000_000_000)
     service = TokenService(KEY, clock=clock)
     assert service.verify(service.issue("alice", 60)).sub == "alice"
 
@@ -152,7 +145,7 @@ def test_short_secret_refused() -> None:
 
 
 def test_32_byte_secret_accepted() -> None:
-    service = TokenService(b"x" * 32, clock=Clock())
+    service = TokenService(b"x" * 32, clock=FakeClock())
     assert service.verify(service.issue("a", 60)).sub == "a"
 
 
@@ -164,27 +157,27 @@ def test_negative_leeway_refused() -> None:
 # Expiry and leeway
 
 
-def test_valid_just_before_expiry_plus_leeway(clock: Clock, service: TokenService) -> None:
+def test_valid_just_before_expiry_plus_leeway(clock: FakeClock, service: TokenService) -> None:
     token = service.issue("alice", 60)
     clock.now = T0 + 60 + 9.999
     assert service.verify(token).sub == "alice"
 
 
-def test_expired_at_expiry_plus_leeway(clock: Clock, service: TokenService) -> None:
+def test_expired_at_expiry_plus_leeway(clock: FakeClock, service: TokenService) -> None:
     token = service.issue("alice", 60)
     clock.now = T0 + 60 + 10
     with pytest.raises(AuthError, match="expired"):
         service.verify(token)
 
 
-def test_expired_long_ago(clock: Clock, service: TokenService) -> None:
+def test_expired_long_ago(clock: FakeClock, service: TokenService) -> None:
     token = service.issue("alice", 60)
     clock.now = T0 + 86400
     with pytest.raises(AuthError, match="expired"):
         service.verify(token)
 
 
-def test_no_leeway_expires_exactly_at_exp(clock: Clock) -> None:
+def test_no_leeway_expires_exactly_at_exp(clock: FakeClock) -> None:
     service = TokenService(KEY, clock=clock, leeway=0)
     token = service.issue("alice", 60)
     clock.now = T0 + 59.999
@@ -194,14 +187,14 @@ def test_no_leeway_expires_exactly_at_exp(clock: Clock) -> None:
         service.verify(token)
 
 
-def test_iat_in_future_within_leeway_accepted(clock: Clock, service: TokenService) -> None:
+def test_iat_in_future_within_leeway_accepted(clock: FakeClock, service: TokenService) -> None:
     clock.now = T0 + 10
     token = service.issue("alice", 60)  # iat = T0 + 10
     clock.now = T0
     assert service.verify(token).iat == T0 + 10
 
 
-def test_iat_in_future_beyond_leeway_refused(clock: Clock, service: TokenService) -> None:
+def test_iat_in_future_beyond_leeway_refused(clock: FakeClock, service: TokenService) -> None:
     clock.now = T0 + 11
     token = service.issue("alice", 60)
     clock.now = T0
@@ -218,7 +211,7 @@ def test_nbf_in_future_refused(service: TokenService) -> None:
 # Signature, algorithm, tampering
 
 
-def test_wrong_key_refused(clock: Clock, service: TokenService) -> None:
+def test_wrong_key_refused(clock: FakeClock, service: TokenService) -> None:
     token = TokenService(OTHER_KEY, clock=clock).issue("alice", 60)
     with pytest.raises(AuthError, match="bad token signature"):
         service.verify(token)
@@ -394,7 +387,7 @@ def test_login_token_without_jti_refused(service: TokenService) -> None:
         service.verify(signed(good_payload(kind="login")), kind="login")
 
 
-def test_expired_login_token_refused(clock: Clock, service: TokenService) -> None:
+def test_expired_login_token_refused(clock: FakeClock, service: TokenService) -> None:
     token = service.issue("alice", LOGIN_TOKEN_TTL, kind="login")
     clock.now = T0 + LOGIN_TOKEN_TTL + 10
     with pytest.raises(AuthError, match="expired"):

@@ -1,4 +1,4 @@
-"""The flush policy of contract.md on a fake clock: latency, timer rate, full frames."""
+"""The flush policy (docs/decisions.md) on a fake clock: latency, timer rate, full frames."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from vibetunnel.protocol.aggregate import FLUSH_INTERVAL, MAX_FRAME, FlushPolicy
+from vibetunnel.protocol.aggregate import FLUSH_INTERVAL, FlushPolicy
+from vibetunnel.protocol.frames import MAX_FRAME
 
 IV = FLUSH_INTERVAL
 

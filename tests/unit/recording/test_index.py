@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import UNIT
 from vibetunnel.errors import NotFound, RecordingNotFound
+from vibetunnel.protocol.times import iso, unix
 from vibetunnel.recording.asciicast import event_line, header_line, parse
-from vibetunnel.recording.index import RecordingIndex, iso, unix
+from vibetunnel.recording.index import RecordingIndex
 
 T0 = 1704067200.0  # 2024-01-01T00:00:00Z
 DAY = 86400.0
@@ -95,6 +97,7 @@ def test_start_and_finish(index: RecordingIndex, folder: Path) -> None:
         "id": "abc",
         "name": "name abc",
         "command": "bash",
+        "argv": None,
         "cwd": "/home/u",
         "size": "80x24",
         "startedAt": "2024-01-01T00:00:00.000Z",
@@ -114,7 +117,7 @@ def test_start_fills_defaults_and_accepts_iso_times(index: RecordingIndex) -> No
     index.start({"id": "x1", "startedAt": "2024-01-01T00:00:00.000Z", "extra": 1})
     got = index.get("x1")
     assert set(got) == {
-        "id", "name", "command", "cwd", "size", "startedAt",
+        "id", "name", "command", "argv", "cwd", "size", "startedAt",
         "endedAt", "duration", "exitCode", "bytes",
     }  # fmt: skip
     assert got["bytes"] == 0 and got["cwd"] is None
@@ -328,7 +331,7 @@ def test_a_crash_mid_write_leaves_the_old_index(
 
 def test_stale_temp_files_are_removed_on_load(folder: Path) -> None:
     folder.mkdir()
-    (folder / ".metadata.abc123.tmp").write_text('{"half": ')
+    (folder / ".metadata.json.abc123.tmp").write_text('{"half": ')
     RecordingIndex(folder).load()
     assert sorted(p.name for p in folder.iterdir()) == ["metadata.json"]
 
@@ -347,6 +350,39 @@ def test_concurrent_changes_are_all_kept(index: RecordingIndex, folder: Path) ->
     assert len(stored(folder)["recordings"]) == 120
 
 
+def test_readers_never_wait_for_a_write_stuck_in_fsync(
+    index: RecordingIndex, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A slow disk: the writer's fsync blocks until released. list() and get() still answer,
+    # with the new entry already there (the disk lags the memory, never the other way).
+    index.start(entry("old"))
+    in_fsync, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        in_fsync.set()
+        assert release.wait(10 * UNIT)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    writer = threading.Thread(target=index.start, args=(entry("new"),))
+    writer.start()
+    try:
+        assert in_fsync.wait(5 * UNIT)
+        answers: list[list[str]] = []
+        reader = threading.Thread(
+            target=lambda: answers.append(sorted(e["id"] for e in index.list()))
+        )
+        reader.start()
+        reader.join(2 * UNIT)
+        assert answers == [["new", "old"]], "list() waited for the fsync"
+        assert index.get("new")["id"] == "new"
+    finally:
+        release.set()
+        writer.join(5 * UNIT)
+    assert [e["id"] for e in stored(folder)["recordings"]] == ["new", "old"]
+
+
 # -- rebuild and repair -------------------------------------------------------
 
 
@@ -355,6 +391,7 @@ def expected_rebuilt(id: str, path: Path) -> dict[str, Any]:
         "id": id,
         "name": f"title {id}",
         "command": "bash -l",
+        "argv": None,
         "cwd": None,
         "size": "100x30",
         "startedAt": "2024-01-01T00:00:00.000Z",
@@ -552,3 +589,27 @@ def test_an_unreadable_cast_is_skipped(folder: Path) -> None:
     idx = RecordingIndex(folder)
     idx.load()
     assert idx.list() == []
+
+
+def test_argv_is_kept_and_checked(index: RecordingIndex, folder: Path) -> None:
+    write_cast(folder, "a")
+    index.start(entry("a", command="vim 'my file'", argv=["vim", "my file"]))
+    assert index.get("a")["argv"] == ["vim", "my file"]
+    other = RecordingIndex(folder)
+    other.load()
+    assert other.get("a")["argv"] == ["vim", "my file"]
+    for bad in ([], ["vim", 1], "vim"):
+        with pytest.raises(ValueError):
+            index.start(entry("b", argv=bad))
+
+
+def test_an_index_written_before_argv_still_loads(folder: Path) -> None:
+    write_cast(folder, "old")
+    document = {"version": 1, "recordings": [dict(entry("old"), startedAt=iso(T0))]}
+    for key in ("endedAt", "duration", "exitCode"):
+        document["recordings"][0][key] = None
+    document["recordings"][0]["bytes"] = 0
+    (folder / "metadata.json").write_text(json.dumps(document))
+    idx = RecordingIndex(folder)
+    idx.load(repair=False)
+    assert idx.get("old")["argv"] is None and idx.get("old")["name"] == "name old"

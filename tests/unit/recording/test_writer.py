@@ -18,23 +18,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
+from tests.conftest import UNIT
 from vibetunnel.recording import asciicast
 from vibetunnel.recording import writer as writer_module
 from vibetunnel.recording.asciicast import parse, valid_prefix_length
 from vibetunnel.recording.writer import CastWriter, flush_all
 
-# Every wait in these tests is a multiple of one unit that slow machines can scale.
-UNIT = float(os.environ.get("VIBETUNNEL_TEST_TIMEOUT_SCALE", "1"))
 TIMEOUT = 10.0 * UNIT
 SRC = Path(__file__).resolve().parents[3] / "src"
-
-
-class FakeClock:
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def new_writer(path: Path, clock: FakeClock | None = None, **kwargs: object) -> CastWriter:
@@ -74,7 +66,7 @@ def cast(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_header_and_events(cast: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     w = new_writer(cast, clock)
     clock.now += 0.5
     w.output("$ ls\r\n")
@@ -134,7 +126,7 @@ def test_data_round_trips(cast: Path, data: str) -> None:
 
 
 def test_times_never_decrease(cast: Path) -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     w = new_writer(cast, clock)
     for now in [100.1, 100.3, 100.2, 99.0, 100.5, 100.5, 100.4]:
         clock.now = now
@@ -399,7 +391,7 @@ def test_the_real_asciinema_player_reads_our_files(tmp_path: Path) -> None:
         "\x1b[1;32mgreen\x1b[0m 😀 漢字 e\u0301\r\n",
         "tab\there\u2028sep\r\n",
     ]
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     w = new_writer(path, clock)
     for chunk in chunks:
         clock.now += 0.01

@@ -8,11 +8,11 @@ import signal
 
 import pytest
 
+from vibetunnel.errors import InputOverflow
+from vibetunnel.protocol import host
 from vibetunnel.pty.manager import SessionManager
-from vibetunnel.pty.process import InputOverflow
 from vibetunnel.pty.remote import RemotePty
 from vibetunnel.pty.session import Session
-from vibetunnel.vt import messages
 
 
 def drain(remote: RemotePty) -> list[dict[str, object]]:
@@ -28,7 +28,7 @@ async def test_input_resize_signal_become_messages() -> None:
     remote.write(b"")
     remote.resize(100, 30)
     remote.signal(signal.SIGHUP)
-    assert await remote.next_message() == messages.input_message("ls €\r")
+    assert await remote.next_message() == host.input_message("ls €\r")
     assert drain(remote) == [
         {"type": "resize", "cols": 100, "rows": 30},
         {"type": "signal", "signal": int(signal.SIGHUP)},

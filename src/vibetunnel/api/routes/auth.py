@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,6 +11,7 @@ from pydantic import BaseModel, Field, StrictStr
 from vibetunnel.api.models import Body, errors
 from vibetunnel.api.security import Security
 from vibetunnel.auth import ACCESS_TOKEN_TTL, RefreshStore, TokenService, check_password
+from vibetunnel.auth.user import user_name
 from vibetunnel.errors import AuthError, BadRequest, TooManyRequests
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -39,13 +39,6 @@ class TokenPair(BaseModel):
 
 class AuthConfig(BaseModel):
     authRequired: bool
-
-
-def user_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "user"
 
 
 def _parts(request: Request) -> tuple[Security, TokenService, RefreshStore]:

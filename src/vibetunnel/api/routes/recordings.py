@@ -1,4 +1,7 @@
-"""Recordings: the index, one .cast file, delete. Ids never reach outside the folder."""
+"""Recordings: the index, one .cast file, delete. Ids never reach outside the folder.
+
+Every index call runs in a worker thread: none of them touches the disk on the event loop.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ class RecordingOut(BaseModel):
     id: str
     name: str
     command: str
+    """The command line, shell-quoted."""
+    argv: list[str] | None
+    """The program and its arguments; null when only the line is known."""
     cwd: str | None
     size: str
     startedAt: str
@@ -39,7 +45,8 @@ def recordings(request: Request) -> Recordings:
 @router.get("", response_model=list[RecordingOut])
 async def list_recordings(request: Request) -> list[dict[str, Any]]:
     """The index, newest first."""
-    return recordings(request).index.list()
+    # Off the loop: list() stats the files still being written.
+    return await asyncio.to_thread(recordings(request).index.list)
 
 
 @router.get(

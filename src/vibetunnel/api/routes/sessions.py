@@ -10,9 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vibetunnel.api.models import CreateSession, InputBody, ResizeBody, SessionOut, errors
-from vibetunnel.errors import BadRequest, TooManyRequests
+from vibetunnel.errors import BadRequest, InputOverflow, TooManyRequests
 from vibetunnel.pty.manager import SessionManager, SessionOptions
-from vibetunnel.pty.process import InputOverflow
 from vibetunnel.pty.session import Session
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])

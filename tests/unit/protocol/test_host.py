@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 
 from vibetunnel.errors import ProtocolError
-from vibetunnel.protocol import frames
+from vibetunnel.protocol import frames, host
+from vibetunnel.protocol.host import Exit, Register, Signal
 from vibetunnel.protocol.messages import Input, Resize, exit_message
-from vibetunnel.vt import messages
-from vibetunnel.vt.messages import Exit, Register, Signal
 
 REG = Register(
     id="0b7c6a1e-4f1d-4c3e-9d7a-1c2b3d4e5f60",
@@ -35,7 +34,7 @@ def reg_obj(**change: Any) -> str:
 
 
 def test_register_round_trip() -> None:
-    assert messages.parse_register(REG.encode()) == REG
+    assert host.parse_register(REG.encode()) == REG
 
 
 @pytest.mark.parametrize(
@@ -58,12 +57,12 @@ def test_register_round_trip() -> None:
         ({"createdAt": "now"}, "createdAt must be a number"),
         ({"createdAt": -1}, "createdAt must be a Unix time"),
         ({"screen": None}, "screen must be a string"),
-        ({"screen": "x" * (messages.MAX_SCREEN + 1)}, "screen is longer"),
+        ({"screen": "x" * (host.MAX_SCREEN + 1)}, "screen is longer"),
     ],
 )
 def test_register_rejects(change: dict[str, Any], why: str) -> None:
     with pytest.raises(ProtocolError, match=why):
-        messages.parse_register(reg_obj(**change))
+        host.parse_register(reg_obj(**change))
 
 
 @pytest.mark.parametrize(
@@ -71,14 +70,14 @@ def test_register_rejects(change: dict[str, Any], why: str) -> None:
     [("{", "not valid JSON"), ("[]", "JSON object"), ('{"type": 1}', "type must be a string")],
 )
 def test_not_an_object(text: str, why: str) -> None:
-    for parse in (messages.parse_register, messages.parse_from_vt, messages.parse_from_server):
+    for parse in (host.parse_register, host.parse_from_vt, host.parse_from_server):
         with pytest.raises(ProtocolError, match=why):
             parse(text)
 
 
 def test_from_vt() -> None:
-    assert messages.parse_from_vt(messages.resize_message(90, 20)) == Resize(90, 20)
-    assert messages.parse_from_vt(exit_message(130)) == Exit(130)
+    assert host.parse_from_vt(host.resize_message(90, 20)) == Resize(90, 20)
+    assert host.parse_from_vt(exit_message(130)) == Exit(130)
     for bad, why in [
         ('{"type":"exit","code":-1}', "code must be between"),
         ('{"type":"exit","code":256}', "code must be between"),
@@ -88,13 +87,13 @@ def test_from_vt() -> None:
         ('{"type":"input","data":"x"}', "unknown message type"),
     ]:
         with pytest.raises(ProtocolError, match=why):
-            messages.parse_from_vt(bad)
+            host.parse_from_vt(bad)
 
 
 def test_output_frames() -> None:
     data = "a€😀".encode()
-    assert messages.parse_output(frames.encode(data)) == data
-    assert messages.parse_output(frames.encode(b"")) == b""
+    assert host.parse_output(frames.encode(data)) == data
+    assert host.parse_output(frames.encode(b"")) == b""
     for bad, why in [
         (b"\xbf\x00", "too short"),
         (b"\x00\x00\x00\x00\x00", "bad magic"),
@@ -103,14 +102,14 @@ def test_output_frames() -> None:
         (frames.encode("€".encode()[:2]), "not valid UTF-8"),
     ]:
         with pytest.raises(ProtocolError, match=why):
-            messages.parse_output(bad)
+            host.parse_output(bad)
 
 
 def test_from_server() -> None:
-    assert messages.parse_from_server(messages.input_message("ls\r€")) == Input("ls\r€")
-    assert messages.parse_from_server(messages.resize_message(1, 1000)) == Resize(1, 1000)
+    assert host.parse_from_server(host.input_message("ls\r€")) == Input("ls\r€")
+    assert host.parse_from_server(host.resize_message(1, 1000)) == Resize(1, 1000)
     for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
-        assert messages.parse_from_server(messages.signal_message(sig)) == Signal(sig)
+        assert host.parse_from_server(host.signal_message(sig)) == Signal(sig)
     for bad, why in [
         ('{"type":"input","data":5}', "data must be a string"),
         ('{"type":"signal","signal":19}', "not one vt sends"),
@@ -120,4 +119,4 @@ def test_from_server() -> None:
         ('{"type":"exit","code":0}', "unknown message type"),
     ]:
         with pytest.raises(ProtocolError, match=why):
-            messages.parse_from_server(bad)
+            host.parse_from_server(bad)

@@ -24,16 +24,17 @@ from typing import Any
 
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames
+from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.messages import (
     Input,
     Resize,
+    check_int,
     check_size,
     input_of,
     load,
     resize_of,
     unknown,
 )
-from vibetunnel.recording.index import ID_PATTERN
 
 HOST_PATH = "/api/host"
 SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGKILL})
@@ -115,15 +116,6 @@ def signal_message(sig: int) -> str:
 # -- parsers ----------------------------------------------------------------------------------
 
 
-def _int(obj: dict[str, Any], name: str, low: int, high: int) -> int:
-    value = obj.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ProtocolError(f"{name} must be an integer")
-    if not low <= value <= high:
-        raise ProtocolError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 def _str(obj: dict[str, Any], name: str, limit: int = MAX_TEXT, empty: bool = True) -> str:
     value = obj.get(name)
     if not isinstance(value, str):
@@ -160,7 +152,7 @@ def parse_register(text: str) -> Register:
         cwd=_str(obj, "cwd"),
         cols=check_size("cols", obj.get("cols")),
         rows=check_size("rows", obj.get("rows")),
-        pid=_int(obj, "pid", 1, 2**31 - 1),
+        pid=check_int("pid", obj.get("pid"), 1, 2**31 - 1),
         created_at=float(created),
         screen=_str(obj, "screen", MAX_SCREEN),
     )
@@ -172,7 +164,7 @@ def parse_from_vt(text: str) -> Resize | Exit:
     if kind == "resize":
         return resize_of(obj)
     if kind == "exit":
-        return Exit(_int(obj, "code", 0, 255))
+        return Exit(check_int("code", obj.get("code"), 0, 255))
     if kind == "register":
         raise ProtocolError("already registered")
     raise unknown(kind)
@@ -201,7 +193,7 @@ def parse_from_server(text: str) -> FromServer:
     if kind == "resize":
         return resize_of(obj)
     if kind == "signal":
-        sig = _int(obj, "signal", 1, 64)
+        sig = check_int("signal", obj.get("signal"), 1, 64)
         if sig not in SIGNALS:
             raise ProtocolError(f"signal {sig} is not one vt sends")
         return Signal(sig)
