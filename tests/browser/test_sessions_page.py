@@ -103,12 +103,11 @@ def test_reconnects_after_server_restart(server: RunningServer, page: Any) -> No
     type_line(page, "echo before-$((1+1))")
     expect(terminal(page)).to_contain_text("before-2")
 
-    server.stop()
+    server.stop(keep_sessions=True)  # the session lives on in the keeper
     expect(status(page)).to_contain_text("reconnecting")
     server.start()
-    # Sessions live in the server's memory: after a restart the page must say so plainly
-    # (or, should the server ever keep sessions, simply be connected again).
-    expect(status(page)).to_have_text(re.compile("Connected|Session not found"), timeout=15 * MS)
+    expect(status(page)).to_have_text("Connected", timeout=15 * MS)
+    expect(terminal(page)).to_contain_text("before-2")  # replayed by the new server
     expect(page.get_by_role("link", name="Back to sessions")).to_be_visible()
 
 
