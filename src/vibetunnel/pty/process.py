@@ -202,6 +202,11 @@ class PtyProcess:
     def _finish(self) -> None:
         if self._finished:
             return
+        self._teardown(drain=True)
+        self.exited.set()
+        self._on_exit(self.returncode)
+
+    def _teardown(self, drain: bool) -> None:
         self._finished = True
         assert self._loop is not None
         if self._grace is not None:
@@ -211,15 +216,15 @@ class PtyProcess:
             os.close(self._pidfd)
             self._pidfd = -1
         if not self._eof and not self._paused:
-            self._readable()
+            if drain:
+                self._readable()
             self._loop.remove_reader(self.fd)
         if self._out:
             self._loop.remove_writer(self.fd)
             self._out.clear()
-        os.close(self.fd)  # hangs up the terminal: SIGHUP to any background job left on it
+        # The last holder's close hangs up the terminal: SIGHUP to any background job on it.
+        os.close(self.fd)
         self.fd = -1
-        self.exited.set()
-        self._on_exit(self.returncode)
 
     @property
     def is_child(self) -> bool:
@@ -228,18 +233,8 @@ class PtyProcess:
 
     def release(self) -> None:
         """Let go of the terminal without ending anything (the keeper holds it too)."""
-        if self._finished:
-            return
-        self._finished = True
-        assert self._loop is not None
-        if self._grace is not None:
-            self._grace.cancel()
-        if not self._paused and not self._eof:
-            self._loop.remove_reader(self.fd)
-        if self._out:
-            self._loop.remove_writer(self.fd)
-        os.close(self.fd)
-        self.fd = -1
+        if not self._finished:
+            self._teardown(drain=False)
 
     # -- input ------------------------------------------------------------------------------
 
