@@ -57,7 +57,7 @@ def _send(sock: socket.socket, data: memoryview, fds: Sequence[int]) -> int:
     return sock.send(data)
 
 
-class _Inbox:
+class Inbox:
     """Bytes and descriptors in arrival order, out as messages each with its descriptors."""
 
     def __init__(self) -> None:
@@ -88,13 +88,19 @@ def send_message(sock: socket.socket, message: Message, fds: Sequence[int] = ())
 
 
 def recv_messages(
-    sock: socket.socket, until: Callable[[Message], bool], timeout: float
+    sock: socket.socket,
+    until: Callable[[Message], bool],
+    timeout: float,
+    inbox: Inbox | None = None,
 ) -> list[tuple[Message, list[int]]]:
-    """Blocking receive, up to and including the first message for which `until` is true.
+    """Blocking receive until a message for which `until` is true; returns every message of
+    the read that brought it, later ones included. What came after them (a message cut in
+    two) stays in `inbox`, for a Channel to carry on from.
 
     Raises TimeoutError, ConnectionError (the peer closed) or WireError.
     """
-    inbox = _Inbox()
+    own = inbox is None
+    inbox = Inbox() if inbox is None else inbox
     got: list[tuple[Message, list[int]]] = []
     deadline = time.monotonic() + timeout
     try:
@@ -106,17 +112,19 @@ def recv_messages(
             data, fds = _recv(sock)
             if not data and not fds:
                 raise ConnectionError("the keeper closed the connection")
-            for message, its_fds in inbox.take(data, fds):
-                got.append((message, its_fds))
-                if until(message):
-                    return got
+            received = inbox.take(data, fds)
+            got.extend(received)
+            if any(until(message) for message, _ in received):
+                return got
     except BaseException:
         for _, fds in got:
             for fd in fds:
                 os.close(fd)
+        inbox.close()
         raise
     finally:
-        inbox.close()
+        if own:
+            inbox.close()
 
 
 class Channel:
@@ -130,12 +138,13 @@ class Channel:
         sock: socket.socket,
         on_message: Callable[[Message, list[int]], None],
         on_close: Callable[[], None],
+        inbox: Inbox | None = None,
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
         self._on_message = on_message
         self._on_close = on_close
-        self._inbox = _Inbox()
+        self._inbox = Inbox() if inbox is None else inbox
         self._out: deque[tuple[memoryview, list[int]]] = deque()
         self._writing = False
         self._drained = asyncio.Event()
@@ -147,8 +156,8 @@ class Channel:
     def send(self, message: Message, fds: Sequence[int] = ()) -> None:
         if self.closed:
             return
+        data = encode({**message, "fds": len(fds)} if fds else message)
         owned = [os.dup(fd) for fd in fds]
-        data = encode({**message, "fds": len(owned)} if owned else message)
         self._out.append((memoryview(data), owned))
         self._drained.clear()
         if not self._writing:

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.errors import VibeTunnelError
-from vibetunnel.keeper.channel import Channel, Message, peer_uid, recv_messages, send_message
+from vibetunnel.keeper.channel import (
+    Channel,
+    Inbox,
+    Message,
+    peer_uid,
+    recv_messages,
+    send_message,
+)
 from vibetunnel.keeper.daemon import INFO, SOCKET
 from vibetunnel.keeper.wire import PROTOCOL, WireError
 from vibetunnel.protocol.close import Close
@@ -115,21 +122,31 @@ class Attachment:
     keeper_pid: int
     keeper_version: str
     sessions: list[tuple[Message, int | None]] = field(default_factory=list)
+    later: list[tuple[Message, list[int]]] = field(default_factory=list)
+    """What the keeper sent after `ready` in the same read (an exit, say)."""
+    inbox: Inbox = field(default_factory=Inbox)
+    """Bytes of a message still on its way, for the Channel to carry on from."""
 
     def close(self) -> None:
         for _, fd in self.sessions:
             if fd is not None:
                 os.close(fd)
+        for _, fds in self.later:
+            for fd in fds:
+                os.close(fd)
         self.sessions.clear()
+        self.later.clear()
+        self.inbox.close()
         self.sock.close()
 
 
 def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
     """Attach this process as the server of `home`'s keeper. Raises KeeperError."""
     sock = connect_or_start(home)
+    inbox = Inbox()
     try:
         send_message(sock, {"type": "hello", "protocol": PROTOCOL, "pid": os.getpid()})
-        got = recv_messages(sock, lambda m: m["type"] in ("ready", "refused"), timeout)
+        got = recv_messages(sock, lambda m: m["type"] in ("ready", "refused"), timeout, inbox)
     except (OSError, TimeoutError, WireError) as exc:
         sock.close()
         raise KeeperError(f"the session keeper did not answer: {exc}") from None
@@ -137,10 +154,19 @@ def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
     if first["type"] == "refused":
         sock.close()
         raise KeeperError(str(first.get("why")))
-    attachment = Attachment(sock, int(first.get("pid", 0)), str(first.get("version", "")))
+    attachment = Attachment(
+        sock, int(first.get("pid", 0)), str(first.get("version", "")), inbox=inbox
+    )
+    ready = False
     for message, fds in got[1:]:
-        if message["type"] == "session":
+        if ready:
+            attachment.later.append((message, fds))
+        elif message["type"] == "session":
             attachment.sessions.append((message, fds[0] if fds else None))
+        else:
+            ready = message["type"] == "ready"
+            for fd in fds:
+                os.close(fd)
     return attachment
 
 
@@ -200,9 +226,12 @@ class KeeperLink:
     def take(self, attachment: Attachment) -> None:
         """Carry `attachment` on the loop; hand its sessions to `on_kept`."""
         self.keeper_pid = attachment.keeper_pid
-        self.channel = Channel(attachment.sock, self._message, self._closed)
+        self.channel = Channel(attachment.sock, self._message, self._closed, attachment.inbox)
         sessions, attachment.sessions = attachment.sessions, []
+        later, attachment.later = attachment.later, []
         self._on_kept(sessions)
+        for message, fds in later:
+            self._message(message, fds)
 
     async def _ensure(self) -> Channel:
         # A keeper that was killed is replaced by a new one at the next spawn.

@@ -39,7 +39,6 @@ from vibetunnel.protocol.messages import check_size
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess, get_winsize
-from vibetunnel.recording.index import repair_cast
 from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
 
@@ -230,7 +229,6 @@ class Keeper:
                 pending = held.handed[1]
             elif entry.record:
                 # Killed: its screen is in its recording, but for the last few milliseconds.
-                repair_cast(path)
                 screen.append(read_screen(path))
             held.handed = None
             held.writer = CastWriter.resume(path, entry.createdAt) if entry.record else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.files import write_private
+from vibetunnel.protocol.values import is_int, is_number
 
 log = logging.getLogger("vibetunnel.keeper")
 
@@ -57,6 +58,18 @@ class Entry:
                 raise ValueError(f"{name} must be a string")
         if not isinstance(entry.args, list) or not all(isinstance(a, str) for a in entry.args):
             raise ValueError("args must be strings")
+        for name in ("cols", "rows", "pid"):
+            if not is_int(getattr(entry, name)):
+                raise ValueError(f"{name} must be an integer")
+        if not is_number(entry.createdAt):
+            raise ValueError("createdAt must be a number")
+        if entry.exitCode is not None and not is_int(entry.exitCode):
+            raise ValueError("exitCode must be an integer or null")
+        if entry.exitedAt is not None and not is_number(entry.exitedAt):
+            raise ValueError("exitedAt must be a number or null")
+        if entry.lost is not None and not isinstance(entry.lost, str):
+            raise ValueError("lost must be a string or null")
+        entry.record, entry.recordInput = entry.record is True, entry.recordInput is True
         return entry
 
 

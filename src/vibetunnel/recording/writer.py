@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
+from vibetunnel.recording.index import repair_cast
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ def _open(state: _FileState) -> None:
 
 
 def _reopen(state: _FileState) -> None:
-    # Carry on a recording another process began: append, never create or follow a link.
+    # Carry on a recording another process began: cut a torn last line (a writer killed
+    # mid-line), then append; never create the file or follow a link.
+    repair_cast(state.path)
     try:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
         state.fd = os.open(state.path, flags)
