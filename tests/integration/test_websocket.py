@@ -187,6 +187,29 @@ async def test_late_joiner_gets_screen_since_last_clear(
     await late.close()
 
 
+async def test_late_joiner_of_a_full_screen_program_and_after_it_quit(
+    shared_server: RunningServer, api: httpx.Client
+) -> None:
+    # As vim does: the shell's screen, then the alternate screen with its own modes and clear.
+    enter = r"shell-screen\n\033[?1049h\033[?1h\033[H\033[2Jfull-screen"
+    leave = r"\033[?1l\033[?1049lback-in-shell"
+    script = f"printf '{enter}'; read x; printf '{leave}'; exec cat"
+    sid, first = await attach(shared_server, api, command=SH, args=["-c", script])
+    await first.see("full-screen")
+    during = await TermClient.connect(ws_url(shared_server, sid))
+    await during.see("full-screen")
+    assert during.output.index("shell-screen") < during.output.index("\x1b[?1049h")
+    assert during.output.endswith("full-screen\x1b[?1h")  # arrow keys as the program wants
+    await during.type("\r")
+    await during.see("back-in-shell")
+    after = await TermClient.connect(ws_url(shared_server, sid))
+    await after.see("back-in-shell")
+    assert "full-screen" not in after.output and "\x1b[?1049h" not in after.output
+    assert after.output.startswith("shell-screen")
+    for t in (first, during, after):
+        await t.close()
+
+
 async def test_exit_code_and_close_1000(shared_server: RunningServer, api: httpx.Client) -> None:
     _, t = await attach(shared_server, api, command=SH, args=["-c", "read x; echo bye; exit 42"])
     await t.type("\r")

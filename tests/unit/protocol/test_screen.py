@@ -14,7 +14,7 @@ from vibetunnel.protocol.screen import (
     last_clear,
 )
 
-NAMES = {b"\x1b[2J": "ED2", b"\x1b[3J": "ED3", b"\x1bc": "RIS", b"\x1b[?1049h": "altscreen"}
+NAMES = {b"\x1b[2J": "ED2", b"\x1b[3J": "ED3", b"\x1bc": "RIS"}
 
 
 def test_the_clear_sequences() -> None:
@@ -39,7 +39,7 @@ def test_last_clear_respects_start(seq: bytes) -> None:
 
 
 def test_last_clear_picks_the_latest_of_different_sequences() -> None:
-    buf = b"x\x1b[?1049hy\x1bcz\x1b[2J\x1b[3Jw"
+    buf = b"x\x1bcz\x1b[2J\x1b[3Jw"
     assert last_clear(buf) == buf.index(b"\x1b[3J")
     assert last_clear(b"\x1b[3J..\x1b[2J") == 6
 
@@ -182,3 +182,100 @@ def test_snapshot_is_output_since_the_last_clear(parts: list[bytes], sizes: list
         pos += n
     i = last_clear(data)
     assert s.snapshot() == (data if i < 0 else data[i:])
+
+
+# -- screens and modes: what a late joiner needs besides the text ---------------------------
+
+PROMPT = b"\x1b[?2004h$ "
+VIM = (
+    b"vim notes\r\n\x1b[?2004l\x1b[?1049h\x1b[22;0;0t\x1b[?1h\x1b=\x1b[H\x1b[2J"
+    b"~ vim was here\x1b[?25l"
+)
+QUIT = b"\x1b[?25h\x1b[?1l\x1b>\x1b[?1049l\x1b[23;0;0t"
+
+
+def test_a_late_joiner_of_vim_gets_the_alternate_screen_and_its_modes() -> None:
+    s = ScreenBuffer()
+    s.append(PROMPT + VIM)
+    snap = s.snapshot()
+    normal, alt = snap.split(b"\x1b[?1049h")
+    assert normal.startswith(b"$ vim notes")  # the shell's screen, kept beneath
+    assert alt.startswith(b"\x1b[2J~ vim was here")  # vim's, from its clear
+    assert snap.endswith(b"\x1b[?2004l\x1b[?1h\x1b[?25l")  # the modes vim set, last
+
+
+def test_after_vim_quits_a_late_joiner_gets_the_shell_not_vim() -> None:
+    s = ScreenBuffer()
+    s.append(PROMPT + VIM + QUIT + b"\r\n" + PROMPT)
+    snap = s.snapshot()
+    assert b"vim was here" not in snap and b"\x1b[?1049h" not in snap
+    assert snap.startswith(b"$ vim notes")
+    assert snap.endswith(b"$ \x1b[?2004h\x1b[?1l\x1b[?25h")
+
+
+def test_full_reset_forgets_screens_and_modes() -> None:
+    s = ScreenBuffer()
+    s.append(PROMPT + VIM + b"\x1bcfresh")
+    assert s.snapshot() == b"\x1bcfresh"
+
+
+def test_modes_of_one_sequence_with_several_parameters() -> None:
+    s = ScreenBuffer()
+    s.append(b"a\x1b[?1049;1hb\x1b[?7;2004hc")
+    assert s.snapshot() == b"a\x1b[?1049hb\x1b[?7hc\x1b[?1h\x1b[?2004h"
+
+
+def test_unfinished_sequence_at_the_end_waits_and_is_sent_last() -> None:
+    s = ScreenBuffer()
+    s.append(b"abc\x1b[?10")
+    assert s.snapshot() == b"abc\x1b[?10"  # the live stream completes it
+    s.append(b"49hvim")
+    assert s.snapshot() == b"abc\x1b[?1049hvim"
+
+
+def test_a_snapshot_fed_to_a_new_buffer_gives_the_same_snapshot() -> None:
+    # The keeper and a new server rebuild a screen from a snapshot this way.
+    s = ScreenBuffer()
+    s.append(PROMPT + VIM)
+    again = ScreenBuffer()
+    again.append(s.snapshot())
+    assert again.snapshot() == s.snapshot()
+
+
+CONTROLS = [
+    b"\x1b[2J",
+    b"\x1b[3J",
+    b"\x1bc",
+    b"\x1b[?1049h",
+    b"\x1b[?1049l",
+    b"\x1b[?47h",
+    b"\x1b[?1h",
+    b"\x1b[?1l",
+    b"\x1b[?2004h",
+    b"\x1b[?25l",
+    b"\x1b[?1;1049h",
+    b"\x1b[1m",
+]
+
+
+@given(
+    st.lists(
+        st.one_of(st.text(max_size=12).map(str.encode), st.sampled_from(CONTROLS)), max_size=25
+    ),
+    st.lists(st.integers(1, 9), max_size=30),
+)
+def test_how_output_is_cut_into_reads_never_changes_the_snapshot(
+    parts: list[bytes], sizes: list[int]
+) -> None:
+    data = b"".join(parts)
+    whole = ScreenBuffer(limit=10_000)
+    whole.append(data)
+    cut = ScreenBuffer(limit=10_000)
+    pos = 0
+    for n in [*sizes, len(data)]:
+        cut.append(data[pos : pos + n])
+        pos += n
+    assert cut.snapshot() == whole.snapshot()
+    again = ScreenBuffer(limit=10_000)
+    again.append(whole.snapshot())
+    assert again.snapshot() == whole.snapshot()
