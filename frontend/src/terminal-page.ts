@@ -94,7 +94,9 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
       fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace',
       fontSize: narrow ? 12 : 14,
       scrollback: 10_000,
-      screenReaderMode: true,
+      // Not screen-reader mode: in it xterm drops `insertText` input (phone keyboards, IMEs,
+      // dictation, emoji pickers). The DOM renderer still puts the text in the page.
+      screenReaderMode: false,
       disableStdin: readOnly,
       theme: { background: "#101216", foreground: "#e6e6e6", cursor: "#8bd5ff" },
     });

@@ -68,3 +68,15 @@ def test_tab_reconnects_by_itself_after_a_server_restart(server: RunningServer, 
     page.locator(".xterm-helper-textarea").focus()
     type_line(page, "echo again-$V")
     expect(terminal(page)).to_contain_text("again-kept-21")
+
+
+def test_composed_text_reaches_the_program(server: RunningServer, page: Any) -> None:
+    # What phone keyboards, IMEs, dictation and emoji pickers send: `insertText`, not keys.
+    script = "read line; printf '%s' \"$line\" | od -An -tx1 | tr -d ' \\n'; echo; exec cat"
+    with server.client() as api:
+        session = create_session(api, args=["-c", script])
+    open_terminal(page, server, session["id"])
+    page.keyboard.insert_text("echo 你好 🎉 é")
+    page.keyboard.press("Enter")
+    expected = "echo 你好 🎉 é".encode().hex()
+    expect(terminal(page)).to_contain_text(expected)
