@@ -44,7 +44,9 @@ def share_token(srv: RunningServer, session_id: str, *extra: str) -> str:
         check=True,
         timeout=20 * UNIT,
     )
-    return out.stdout.strip().splitlines()[-1]
+    link = out.stdout.strip().splitlines()[-1]
+    assert link.startswith(f"{srv.url}/sessions/{session_id}?token=")
+    return link.split("?token=", 1)[1]
 
 
 def test_sign_in_with_password(auth_server: RunningServer, page: Any) -> None:

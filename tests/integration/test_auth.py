@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer, create, start_server, wait_until
+from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.wsclient import TermClient
 from vibetunnel.auth import TokenService, load_or_create_secret
 
@@ -127,18 +127,50 @@ async def test_share_link_opens_its_session_only(secured: RunningServer) -> None
     assert (await refused.closed())[0] == 1008
 
 
-def test_token_command_makes_a_working_share_link(secured: RunningServer) -> None:
-    sid = create_other(secured)
-    out = subprocess.run(
-        [sys.executable, "-m", "vibetunnel", "token", "--session", sid, "--ttl", "10m"],
-        env={**os.environ, "VIBETUNNEL_HOME": str(secured.home)},
+def vibetunnel(srv: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vibetunnel", *args],
+        env={**os.environ, "VIBETUNNEL_HOME": str(srv.home)},
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.strip()
-    with secured.client(out) as c:
+        check=False,
+        timeout=30 * UNIT,
+    )
+
+
+def test_token_command_makes_a_working_share_link(secured: RunningServer) -> None:
+    sid = create_other(secured)
+    done = vibetunnel(secured, "token", "--session", sid.upper(), "--ttl", "10m")
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    prefix = f"{secured.url}/sessions/{sid}?token="  # the id in its canonical form
+    assert link.startswith(prefix)
+    share = link[len(prefix) :]
+    claims = TokenService(load_or_create_secret(secured.home)).verify(share)
+    assert claims.session_id == sid and claims.exp - claims.iat == 600
+    with secured.client(share) as c:
         assert c.get(f"/api/sessions/{sid}").status_code == 200
         assert c.get("/api/sessions").status_code == 403
+
+
+def test_token_command_refuses_a_session_that_does_not_exist(secured: RunningServer) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    done = vibetunnel(secured, "token", "--session", missing)
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"the server has no session {missing}" in done.stderr
+
+
+def test_login_link_command_signs_in_once(secured: RunningServer) -> None:
+    done = vibetunnel(secured, "login-link")
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.startswith(f"{secured.url}/?login=")
+    login_token = link.split("?login=", 1)[1]
+    with secured.client() as c:
+        first = c.post("/api/auth/exchange", json={"loginToken": login_token})
+        assert first.status_code == 200 and first.json()["accessToken"]
+        again = c.post("/api/auth/exchange", json={"loginToken": login_token})
+        assert again.status_code == 401  # one time only
 
 
 def test_login_refresh_logout_round_trip(secured: RunningServer) -> None:

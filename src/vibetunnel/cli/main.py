@@ -9,14 +9,14 @@ from types import ModuleType
 
 from vibetunnel import __version__
 
-COMMANDS = ("serve", "stop", "token", "passwd", "recordings", "play")
+COMMANDS = ("serve", "stop", "token", "login-link", "passwd", "recordings", "play")
 
 
 def _load(name: str) -> ModuleType | None:
     try:
-        return importlib.import_module(f"vibetunnel.cli.{name}")
+        return importlib.import_module(f"vibetunnel.cli.{name.replace('-', '_')}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"vibetunnel.cli.{name}":
+        if exc.name == f"vibetunnel.cli.{name.replace('-', '_')}":
             return None
         raise
 

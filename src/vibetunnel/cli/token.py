@@ -1,7 +1,8 @@
 """`vibetunnel token`: print an access token signed with the local secret.
 
-For scripts (`curl -H "Authorization: Bearer $(vibetunnel token)"`) and share links
-(`--session ID` makes a token that opens that one session only).
+For scripts (`curl -H "Authorization: Bearer $(vibetunnel token)"`) and share links:
+`--session ID` prints the whole link (`URL/sessions/ID?token=...`) of the running server,
+whose token opens that one session only; a session the server does not have is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..auth.secret import SecretError, load_or_create_secret
 from ..auth.tokens import TokenService, parse_duration
 from ..auth.user import user_name
 from ..config import home_dir
+from .local import LocalError, get, server_url
 
 HELP = "print an access token signed with the local secret"
 DEFAULT_TTL = "24h"
@@ -64,7 +66,21 @@ def run(args: argparse.Namespace) -> int:
         secret = load_or_create_secret(home_dir())
     except (SecretError, OSError) as e:
         return _fail(f"cannot load the signing secret: {e}")
-    print(TokenService(secret).issue(sub, ttl, session_id=session_id, read_only=args.read_only))
+    tokens = TokenService(secret)
+    token = tokens.issue(sub, ttl, session_id=session_id, read_only=args.read_only)
+    if session_id is None:
+        print(token)
+        return 0
+    try:
+        url = server_url(home_dir())
+        status, _ = get(f"{url}/api/sessions/{session_id}", tokens.issue(sub, 60.0))
+    except LocalError as exc:
+        return _fail(str(exc))
+    if status == 404:
+        return _fail(f"--session: the server has no session {session_id}")
+    if status != 200:
+        return _fail(f"the server answered {status} for session {session_id}")
+    print(f"{url}/sessions/{session_id}?token={token}")
     return 0
 
 
