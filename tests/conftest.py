@@ -47,8 +47,8 @@ settings.register_profile("ci", deadline=None, derandomize=True, database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 T = TypeVar("T")
 
-LISTENING = re.compile(r"VibeTunnel listening on (http://\S+)")
-LOGIN_URL = re.compile(r"(http://\S+[?&]login=\S+)")
+LISTENING = re.compile(r"VibeTunnel listening on (https?://\S+)")
+LOGIN_URL = re.compile(r"(https?://\S+[?&]login=\S+)")
 
 
 def wait_until(check: Callable[[], T], timeout: float = 5 * UNIT, what: str = "condition") -> T:

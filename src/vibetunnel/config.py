@@ -45,6 +45,9 @@ class Config:
     keep_recordings_days: float | None = None
     ws_idle_timeout: float = 60.0
     """Seconds without any client message before the server closes with 1001."""
+    tls_cert: Path | None = None
+    """Serve HTTPS with this certificate (PEM) and `tls_key`; None: plain HTTP."""
+    tls_key: Path | None = None
 
     @property
     def recordings_dir(self) -> Path:

@@ -33,9 +33,10 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, tls: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class _Server(uvicorn.Server):
@@ -82,8 +83,10 @@ async def serve(
         server_header=False,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
+        ssl_certfile=config.tls_cert,
+        ssl_keyfile=config.tls_key,
     )
     server = _Server(uv_config, before_shutdown)
-    on_listening(url_of(sock))
+    on_listening(url_of(sock, config.tls_cert is not None))
     sys.stdout.flush()
     await server.serve(sockets=[sock])

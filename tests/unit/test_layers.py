@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     # 1: state on disk, each on its own.
     "recording": 1,
     "auth": 1,
+    "network": 1,
     # 2: programs on PTYs, and the keeper that holds them across servers.
     "pty": 2,
     "keeper": 2,

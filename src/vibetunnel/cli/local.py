@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from vibetunnel.vt.link import find_server
+from vibetunnel.vt.link import find_server, pinned_context
 
 TIMEOUT = 10.0
 
@@ -24,12 +24,13 @@ def server_url(home: Path) -> str:
     return url
 
 
-def get(url: str, token: str | None) -> tuple[int, Any]:
+def get(url: str, token: str | None, home: Path) -> tuple[int, Any]:
     """(status, JSON body) of a GET to the local server (never through a proxy)."""
     request = urllib.request.Request(url)
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    tls = urllib.request.HTTPSHandler(context=pinned_context(home))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), tls)
     try:
         with opener.open(request, timeout=TIMEOUT) as response:
             return response.status, json.load(response)

@@ -13,6 +13,7 @@ import uvloop
 
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
+from vibetunnel.cli import reach
 from vibetunnel.config import SERVER_FILE, Config
 from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.server import serve
@@ -63,6 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="close WebSockets silent this long (default %(default)g)",
     )
+    reach.configure(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -74,7 +76,16 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"vibetunnel: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
+    home = Config().home
+    try:
+        tls = reach.tls_files(args, home)
+    except (reach.ReachError, OSError, ValueError) as exc:
+        print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 2
     config = Config(
+        home=home,
+        tls_cert=tls[0] if tls else None,
+        tls_key=tls[1] if tls else None,
         host=args.host,
         port=args.port,
         auth=not args.no_auth,
@@ -108,11 +119,17 @@ def run(args: argparse.Namespace) -> int:
 
     def listening(url: str) -> None:
         print(f"VibeTunnel listening on {url}", flush=True)
+        login = None
         if tokens is not None:
             login = tokens.issue(user_name(), LOGIN_TOKEN_TTL, kind="login")
-            print(f"Sign in (link valid 5 minutes, once): {url}/?login={login}", flush=True)
-        # How `vt` finds this server.
-        write_private(server_file, json.dumps({"url": url, "pid": os.getpid()}).encode())
+            signin = f"{reach.public_url(url)}/?login={login}"
+            print(f"Sign in (link valid 5 minutes, once): {signin}", flush=True)
+        if extra := reach.announce(url, login, config.tls_cert):
+            print(extra, flush=True)
+        # How `vt` and the commands find this server: on loopback, pinned to our certificate.
+        local = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+        info = {"url": local, "pid": os.getpid(), "cert": str(tls[0]) if tls else None}
+        write_private(server_file, json.dumps(info).encode())
 
     try:
         uvloop.run(serve(config, app, listening, app.state.shutdown))

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if info is None:
         print("vibetunnel: no server running")
     else:
-        pid = info[1]
+        pid = info.pid
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + TIMEOUT
         while alive(pid):

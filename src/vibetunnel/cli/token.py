@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     try:
         url = server_url(home_dir())
-        status, _ = get(f"{url}/api/sessions/{session_id}", tokens.issue(sub, 60.0))
+        status, _ = get(f"{url}/api/sessions/{session_id}", tokens.issue(sub, 60.0), home_dir())
     except LocalError as exc:
         return _fail(str(exc))
     if status == 404:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
+from vibetunnel.cli.local import LocalError, get
 from vibetunnel.config import SESSION_ENV, home_dir
 from vibetunnel.vt.link import describe, find_server, token
 from vibetunnel.vt.relay import Relay
@@ -75,18 +72,13 @@ def list_sessions() -> int:
     if url is None:
         print("vt: no VibeTunnel server running", file=sys.stderr)
         return 1
-    request = urllib.request.Request(f"{url}/api/sessions")
-    if (tok := token(home)) is not None:
-        request.add_header("Authorization", f"Bearer {tok}")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # local: no proxy
     try:
-        with opener.open(request, timeout=LIST_TIMEOUT) as response:
-            sessions: Any = json.load(response)
-    except urllib.error.HTTPError as exc:
-        print(f"vt: the server answered {exc.code} {exc.reason}", file=sys.stderr)
+        status, sessions = get(f"{url}/api/sessions", token(home), home)
+    except LocalError as exc:
+        print(f"vt: cannot list sessions: {exc}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as exc:
-        print(f"vt: cannot list sessions at {url}: {exc}", file=sys.stderr)
+    if status != 200:
+        print(f"vt: the server answered {status}", file=sys.stderr)
         return 1
     if not sessions:
         print("no sessions")

@@ -14,9 +14,10 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -49,8 +50,15 @@ FINISH_TIMEOUT = 3.0
 """Seconds vt waits, at exit, to hand its last output and exit code to the server."""
 
 
-def server_info(home: Path) -> tuple[str, int] | None:
-    """(URL, pid) of the live server of `home`, or None (no server.json, or its pid is dead)."""
+class ServerInfo(NamedTuple):
+    url: str
+    pid: int
+    cert: str | None
+    """The certificate it serves HTTPS with: the one a local client trusts (pinned)."""
+
+
+def server_info(home: Path) -> ServerInfo | None:
+    """The live server of `home`, or None (no server.json, or its pid is dead)."""
     try:
         info = json.loads((home / SERVER_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -68,13 +76,27 @@ def server_info(home: Path) -> tuple[str, int] | None:
         return None
     except PermissionError:
         pass  # alive, someone else's: the connection attempt will tell
-    return url.rstrip("/"), pid
+    cert = info.get("cert")
+    return ServerInfo(url.rstrip("/"), pid, cert if isinstance(cert, str) else None)
 
 
 def find_server(home: Path) -> str | None:
     """The URL of the live server of `home`, or None."""
     info = server_info(home)
-    return None if info is None else info[0]
+    return None if info is None else info.url
+
+
+def pinned_context(home: Path) -> ssl.SSLContext | None:
+    """For an HTTPS server of `home`: a TLS context that trusts exactly its certificate (a
+    self-signed one included); whatever name it was made for, the link is to loopback."""
+    info = server_info(home)
+    if info is None or not info.url.startswith("https:") or info.cert is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.load_verify_locations(cafile=info.cert)
+    return context
 
 
 def token(home: Path) -> str | None:
@@ -192,6 +214,7 @@ class Link:
         try:
             return await connect(
                 host_url(url, token(self.home)),
+                ssl=pinned_context(self.home) if url.startswith("https:") else None,
                 max_size=16 * 1024 * 1024,
                 open_timeout=OPEN_TIMEOUT,
                 close_timeout=1.0,
