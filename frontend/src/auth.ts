@@ -1,7 +1,8 @@
 /**
  * The signed-in state of this tab: which token to send, renewing it about a minute before it
- * expires (refresh tokens rotate: each answer carries the next one), and telling the app when
- * the user must sign in again.
+ * expires with the browser's refresh cookie (it rotates: each answer sets the next one), and
+ * telling the app when the user must sign in again. One sign-in serves every tab: a new tab
+ * or a reload starts with `resume()`, a refresh by cookie.
  */
 
 import { ApiError, request } from "./http";
@@ -32,7 +33,7 @@ export class Auth {
 
   /** True when the user can sign out (a password or login-link sign-in, not a share link). */
   get canSignOut(): boolean {
-    return this.tokens?.refreshToken != null;
+    return this.tokens?.renewable === true;
   }
 
   /** True for a watch-only share link. */
@@ -54,7 +55,7 @@ export class Auth {
     const tokens = this.tokens;
     if (!tokens) return null;
     // The timer renews ahead of time; this catches a tab that slept through it.
-    if (tokens.refreshToken && tokens.expiresAt !== null && tokens.expiresAt - Date.now() < MIN_REFRESH_DELAY_MS) {
+    if (tokens.renewable && tokens.expiresAt !== null && tokens.expiresAt - Date.now() < MIN_REFRESH_DELAY_MS) {
       await this.refresh();
     }
     return this.tokens?.accessToken ?? null;
@@ -76,9 +77,21 @@ export class Auth {
     this.set(tokensFromResponse(answer, Date.now()));
   }
 
+  /** A new tab or a reload: sign in with the browser's refresh cookie if it has one. */
+  async resume(): Promise<boolean> {
+    if (this.tokens) return true;
+    try {
+      await this.byCookie();
+      return true;
+    } catch {
+      return false; // no cookie, or an expired one: the sign-in form it is
+    }
+  }
+
   /**
-   * Renew the access token with the refresh token. Concurrent callers share one request, since
-   * a refresh token used twice revokes its whole family. Resolves false when it could not.
+   * Renew the access token with the refresh cookie. Concurrent callers share one request, and
+   * the tabs of the browser take turns (a Web Lock), since the cookie rotates and a refresh
+   * token used twice revokes its whole family. Resolves false when it could not.
    */
   refresh(): Promise<boolean> {
     if (!this.refreshing) {
@@ -89,12 +102,19 @@ export class Auth {
     return this.refreshing;
   }
 
-  private async doRefresh(): Promise<boolean> {
-    const refreshToken = this.tokens?.refreshToken;
-    if (!refreshToken) return false;
-    try {
-      const answer = await request<TokenResponse>("POST", "/api/auth/refresh", { body: { refreshToken } });
+  private async byCookie(): Promise<void> {
+    const ask = async (): Promise<void> => {
+      const answer = await request<TokenResponse>("POST", "/api/auth/refresh");
       this.set(tokensFromResponse(answer, Date.now()));
+    };
+    if (navigator.locks) await navigator.locks.request("vibetunnel-refresh", ask);
+    else await ask();
+  }
+
+  private async doRefresh(): Promise<boolean> {
+    if (!this.tokens?.renewable) return false;
+    try {
+      await this.byCookie();
       return true;
     } catch (error) {
       if (error instanceof ApiError && (error.status === 401 || error.status === 400)) {
@@ -108,10 +128,9 @@ export class Auth {
 
   /** Sign out on the server too (best effort), then locally. */
   async logout(): Promise<void> {
-    const refreshToken = this.tokens?.refreshToken;
-    if (refreshToken) {
+    if (this.tokens?.renewable) {
       try {
-        await request<void>("POST", "/api/auth/logout", { body: { refreshToken } });
+        await request<void>("POST", "/api/auth/logout");
       } catch {
         // Signing out locally is what matters to the user.
       }
@@ -135,7 +154,7 @@ export class Auth {
     window.clearTimeout(this.timer);
     this.timer = undefined;
     const tokens = this.tokens;
-    if (!tokens?.refreshToken || tokens.expiresAt === null) return;
+    if (!tokens?.renewable || tokens.expiresAt === null) return;
     const delay = delayMs ?? Math.max(MIN_REFRESH_DELAY_MS, tokens.expiresAt - Date.now() - REFRESH_MARGIN_MS);
     this.timer = window.setTimeout(() => void this.refresh(), delay);
   }

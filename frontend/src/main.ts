@@ -119,6 +119,7 @@ async function start(): Promise<void> {
   }
   try {
     authRequired = (await api.authConfig()).authRequired;
+    if (authRequired && !auth.signedIn) await auth.resume(); // signed in in another tab?
   } catch (e) {
     // An older server without the endpoint: let a 401 say whether a password is needed.
     if (e instanceof ApiError && e.status === 0) {

@@ -1,7 +1,10 @@
 /**
- * Where the tokens live: sessionStorage, so each browser tab signs in on its own and nothing
- * outlives the tab. Pure helpers for reading JWT claims (no signature check: that is the
- * server's job; the app only needs `exp` and `sessionId` to plan refreshes and routing).
+ * Where the tokens live. A sign-in (password or login link) keeps its access token in memory
+ * only: its refresh token is an HttpOnly cookie the server set, shared by every tab of the
+ * browser, which no script can read. A token from the address bar (a share link) cannot be
+ * renewed and is kept in sessionStorage, so a reload of that tab keeps it. Pure helpers read
+ * JWT claims (no signature check: that is the server's job; the app only needs `exp` and
+ * `sessionId` to plan refreshes and routing).
  */
 
 import { isRecord } from "./http";
@@ -9,8 +12,9 @@ import type { TokenResponse } from "./types";
 
 export interface Tokens {
   accessToken: string;
-  /** Null for a token given in the URL (a share link or a script's token): it cannot be renewed. */
-  refreshToken: string | null;
+  /** True for a sign-in, renewed with the browser's refresh cookie; false for a token given in
+   * the URL (a share link or a script's token), which cannot be renewed. */
+  renewable: boolean;
   /** Milliseconds since the epoch, or null when unknown. */
   expiresAt: number | null;
   /** The one session a share token opens, or null for a token that opens everything. */
@@ -57,7 +61,7 @@ export function tokensFromResponse(response: TokenResponse, now: number): Tokens
   else if (claims?.exp !== undefined) expiresAt = claims.exp * 1000;
   return {
     accessToken: response.accessToken,
-    refreshToken: response.refreshToken ?? null,
+    renewable: true,
     expiresAt,
     sessionId: claims?.sessionId ?? null,
   };
@@ -68,7 +72,7 @@ export function tokensFromBareToken(token: string): Tokens {
   const claims = jwtClaims(token);
   return {
     accessToken: token,
-    refreshToken: null,
+    renewable: false,
     expiresAt: claims?.exp !== undefined ? claims.exp * 1000 : null,
     sessionId: claims?.sessionId ?? null,
     readOnly: claims?.readOnly === true,
@@ -83,7 +87,7 @@ export function loadTokens(): Tokens | null {
     if (!isRecord(value) || typeof value["accessToken"] !== "string") return null;
     return {
       accessToken: value["accessToken"],
-      refreshToken: typeof value["refreshToken"] === "string" ? value["refreshToken"] : null,
+      renewable: false,
       expiresAt: typeof value["expiresAt"] === "number" ? value["expiresAt"] : null,
       sessionId: typeof value["sessionId"] === "string" ? value["sessionId"] : null,
       readOnly: value["readOnly"] === true,
@@ -93,9 +97,10 @@ export function loadTokens(): Tokens | null {
   }
 }
 
+/** Keep a share link's token for reloads of this tab; a sign-in's lives in memory only. */
 export function saveTokens(tokens: Tokens | null): void {
   try {
-    if (tokens) sessionStorage.setItem(KEY, JSON.stringify(tokens));
+    if (tokens && !tokens.renewable) sessionStorage.setItem(KEY, JSON.stringify(tokens));
     else sessionStorage.removeItem(KEY);
   } catch {
     // Storage disabled (private mode): the tokens still live in memory for this page.

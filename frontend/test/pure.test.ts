@@ -190,5 +190,5 @@ test("JWT claims and token expiry", () => {
   });
   assert.equal(jwtClaims("not-a-jwt"), null);
   const tokens = tokensFromResponse({ accessToken: jwt({ sub: "me" }), refreshToken: "r", expiresIn: 900 }, 1000);
-  assert.deepEqual(tokens, { accessToken: tokens.accessToken, refreshToken: "r", expiresAt: 901000, sessionId: null });
+  assert.deepEqual(tokens, { accessToken: tokens.accessToken, renewable: true, expiresAt: 901000, sessionId: null });
 });

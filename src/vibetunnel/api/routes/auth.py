@@ -1,4 +1,9 @@
-"""/api/auth: password login, the login URL's one-time token, refresh with rotation, logout."""
+"""/api/auth: password login, the login URL's one-time token, refresh with rotation, logout.
+
+Each sign-in also sets the refresh token as an HttpOnly, SameSite=Strict cookie scoped to
+/api/auth: every tab of the browser then signs in with it (a refresh with no body), and no
+page script can read it. Clients written from the spec keep sending the token in the body.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,13 @@ from pydantic import BaseModel, Field, StrictStr
 
 from vibetunnel.api.models import Body, errors
 from vibetunnel.api.security import Security
-from vibetunnel.auth import ACCESS_TOKEN_TTL, RefreshStore, TokenService, check_password
+from vibetunnel.auth import (
+    ACCESS_TOKEN_TTL,
+    REFRESH_TOKEN_TTL,
+    RefreshStore,
+    TokenService,
+    check_password,
+)
 from vibetunnel.auth.user import user_name
 from vibetunnel.errors import AuthError, BadRequest, TooManyRequests
 
@@ -48,6 +59,34 @@ def _parts(request: Request) -> tuple[Security, TokenService, RefreshStore]:
     return state.security, state.tokens, state.refresh
 
 
+COOKIE = "vibetunnel_refresh"
+COOKIE_PATH = "/api/auth"
+
+
+def _signed_in(
+    request: Request, response: Response, tokens: TokenService, refresh_token: str, sub: str
+) -> dict[str, Any]:
+    """The token pair of the answer, and the refresh token as this browser's cookie."""
+    response.set_cookie(
+        COOKIE,
+        refresh_token,
+        max_age=int(REFRESH_TOKEN_TTL),
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return _pair(tokens, refresh_token, sub)
+
+
+def _refresh_token(request: Request, body: RefreshBody | None) -> str:
+    """The body's refresh token, else the cookie's."""
+    token = body.refreshToken if body is not None else request.cookies.get(COOKIE)
+    if not token:
+        raise AuthError("no refresh token: sign in")
+    return token
+
+
 def _pair(tokens: TokenService, refresh_token: str, sub: str) -> dict[str, Any]:
     return {
         "accessToken": tokens.issue(sub, ACCESS_TOKEN_TTL),
@@ -64,7 +103,7 @@ async def auth_config(request: Request) -> dict[str, Any]:
 
 
 @router.post("/login", response_model=TokenPair, responses=errors(400, 401, 429))
-async def login(request: Request, body: LoginBody) -> dict[str, Any]:
+async def login(request: Request, response: Response, body: LoginBody) -> dict[str, Any]:
     """Password sign-in; at most 10 failures a minute per address."""
     security, tokens, refresh = _parts(request)
     address = request.client.host if request.client else "-"
@@ -77,30 +116,40 @@ async def login(request: Request, body: LoginBody) -> dict[str, Any]:
         security.failed_logins.hit(address)
         raise AuthError("wrong password (or none set: run `vibetunnel passwd`)")
     sub = user_name()
-    return _pair(tokens, await asyncio.to_thread(refresh.issue, sub), sub)
+    return _signed_in(request, response, tokens, await asyncio.to_thread(refresh.issue, sub), sub)
 
 
 @router.post("/exchange", response_model=TokenPair, responses=errors(400, 401))
-async def exchange(request: Request, body: ExchangeBody) -> dict[str, Any]:
+async def exchange(request: Request, response: Response, body: ExchangeBody) -> dict[str, Any]:
     """Trade the login URL's one-time token for access and refresh tokens."""
     _, tokens, refresh = _parts(request)
     claims = tokens.verify(body.loginToken, kind="login")
     if claims.jti is None or not await asyncio.to_thread(refresh.use_once, claims.jti, claims.exp):
         raise AuthError("this login link was already used; run `vibetunnel token` for a new one")
-    return _pair(tokens, await asyncio.to_thread(refresh.issue, claims.sub), claims.sub)
+    new = await asyncio.to_thread(refresh.issue, claims.sub)
+    return _signed_in(request, response, tokens, new, claims.sub)
 
 
 @router.post("/refresh", response_model=TokenPair, responses=errors(400, 401))
-async def refresh_tokens(request: Request, body: RefreshBody) -> dict[str, Any]:
-    """A new access token and a new refresh token; the old refresh token stops working."""
+async def refresh_tokens(
+    request: Request, response: Response, body: RefreshBody | None = None
+) -> dict[str, Any]:
+    """A new access token and a new refresh token; the old refresh token stops working.
+
+    Without a body, the browser's refresh cookie is used (and replaced)."""
     _, tokens, refresh = _parts(request)
-    sub, new_refresh = await asyncio.to_thread(refresh.rotate, body.refreshToken)
+    old = _refresh_token(request, body)
+    sub, new_refresh = await asyncio.to_thread(refresh.rotate, old)
+    if body is None:
+        return _signed_in(request, response, tokens, new_refresh, sub)
     return _pair(tokens, new_refresh, sub)
 
 
 @router.post("/logout", status_code=204, responses=errors(400))
-async def logout(request: Request, body: RefreshBody) -> Response:
-    """Revoke the refresh token's family."""
+async def logout(request: Request, body: RefreshBody | None = None) -> Response:
+    """Revoke the refresh token's family (the body's, else the cookie's); drop the cookie."""
     _, _, refresh = _parts(request)
-    await asyncio.to_thread(refresh.revoke, body.refreshToken)
-    return Response(status_code=204)
+    await asyncio.to_thread(refresh.revoke, _refresh_token(request, body))
+    done = Response(status_code=204)
+    done.delete_cookie(COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict")
+    return done
