@@ -255,22 +255,30 @@ async def test_delete_from_the_server_ends_the_program(
     assert term.stty() == before
 
 
-async def test_resizes_latest_wins(shared_server: RunningServer, term: Terminal) -> None:
+async def test_a_vt_session_keeps_its_terminals_size(
+    shared_server: RunningServer, term: Terminal
+) -> None:
     script = "trap 'echo winch $(stty size)' WINCH; echo ready; while :; do sleep 0.05; done"
     term.run(["--name", "sized", "sh", "-c", script], vt_env(shared_server.home))
     term.expect("ready")
     s = session_named(shared_server, "sized")
     t = await TermClient.connect(ws_url(shared_server, s["id"]))
-    await t.resize(120, 40)  # a browser resize
-    term.expect("winch 40 120")
-    set_size(term.slave, 90, 20)  # then the local terminal: SIGWINCH to vt
+    await t.resize(120, 40)  # a browser resize: not the browser's to make
+    await t.send({"type": "ping"})
+    await t.until(lambda c: {"type": "pong"} in c.messages, what="the pong after the resize")
+    with shared_server.client() as api:
+        r = api.post(f"/api/sessions/{s['id']}/resize", json={"cols": 100, "rows": 30})
+        assert r.status_code == 200 and (r.json()["cols"], r.json()["rows"]) == (
+            s["cols"],
+            s["rows"],
+        )
+    set_size(term.slave, 90, 20)  # the local terminal: SIGWINCH to vt
     term.expect("winch 20 90")
+    assert "winch 40 120" not in term.text and "winch 30 100" not in term.text
     wait_until(
         lambda: next(x for x in sessions(shared_server) if x["id"] == s["id"])["cols"] == 90,
         what="server sees the local size",
     )
-    await t.resize(110, 35)  # and the browser again
-    term.expect("winch 35 110")
     assert term.proc is not None
     term.proc.send_signal(signal.SIGTERM)
     term.wait()

@@ -86,6 +86,7 @@ def _session(reg: Register, remote: RemotePty) -> Session:
         process=remote,
         recorder=None,  # vt writes the recording itself
         created_at=reg.created_at,
+        fixed_size=True,  # the size of the user's own terminal: browsers render it as it is
     )
 
 

@@ -61,6 +61,8 @@ class Session:
     exit_code: int | None = None
     lost: str | None = None
     """Why this session's program can no longer be reached or its exit code known."""
+    fixed_size: bool = False
+    """The size is not the browsers' to set: a `vt` session keeps its terminal's size."""
     output: Output = field(default_factory=Output)
     clients: set[Client] = field(default_factory=set)
     on_change: Callable[[], None] = lambda: None
@@ -149,8 +151,10 @@ class Session:
             self.recorder.input(data)
 
     def resize(self, cols: int, rows: int) -> None:
-        """Latest resize wins, whichever client sent it."""
-        if not self.running or self.process is None or (cols, rows) == (self.cols, self.rows):
+        """Latest resize wins, whichever client sent it (never for a fixed-size session)."""
+        if self.fixed_size or not self.running or self.process is None:
+            return
+        if (cols, rows) == (self.cols, self.rows):
             return
         self.cols, self.rows = cols, rows
         self.process.resize(cols, rows)

@@ -3,7 +3,8 @@
 PTY output goes to this terminal (through a writer thread, so a stalled terminal never stalls
 the loop), to the screen buffer (what a browser joining late sees), to the recording and to
 the server link. This terminal's keys and browser input both go to the PTY. The PTY starts
-at this terminal's size; after that the latest resize wins, local (SIGWINCH) or a browser's.
+at this terminal's size and keeps it (SIGWINCH): browsers render it at that size (the server
+passes on no browser resize of a vt session).
 SIGTERM, SIGHUP and SIGINT sent to vt restore the terminal and are passed on to the program;
 vt then ends with the program's exit code.
 """
