@@ -253,3 +253,14 @@ def test_session_list_is_pushed_as_events(shared_server: RunningServer) -> None:
         )
         assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
         next_list(lines, lambda sessions: all(x["id"] != s["id"] for x in sessions))
+
+
+def test_session_shows_the_programs_title_and_activity(api: httpx.Client) -> None:
+    s = create(api, command="/bin/sh", args=["-c", r"printf '\033]0;building docs\007'; exec cat"])
+    assert "title" in s and "activityAt" in s
+    got = wait_until(
+        lambda: (r := api.get(f"/api/sessions/{s['id']}").json())["title"] and r,
+        what="the title set by the program",
+    )
+    assert got["title"] == "building docs"
+    assert got["activityAt"] is not None and got["activityAt"] >= got["createdAt"]

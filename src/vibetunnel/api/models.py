@@ -64,6 +64,10 @@ class SessionOut(BaseModel):
     clients: int
     lost: str | None = None
     """Why the program can no longer be reached or its exit code known (its keeper died)."""
+    title: str | None = None
+    """The title the program last set (OSC 0 or 2), e.g. a shell's "user@host: ~/src"."""
+    activityAt: str | None = None
+    """When the program last wrote output (this server's view)."""
 
 
 class Health(BaseModel):

@@ -9,10 +9,16 @@ use this class, so the three see the same bytes.
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Protocol
 
 from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.screen import ScreenBuffer
+
+
+_TITLE = re.compile(rb"\x1b\][02];([^\x07\x1b]{0,256})(?:\x07|\x1b\\)")
+"""OSC 0 or 2 (the window title), ended by BEL or ST; a title cut across two reads is missed."""
 
 
 class Sink(Protocol):
@@ -39,6 +45,10 @@ class Output:
         """None once dropped to bound memory (an exited session): read back from the recording."""
         self.sinks: list[Sink] = []
         self._utf8 = Utf8Stream(held)
+        self.title: str | None = None
+        """The last title the program set (OSC 0 or 2), for the session list."""
+        self.last_output: float | None = None
+        """When the program last wrote (Unix time): the session list's activity."""
 
     def feed(self, raw: bytes) -> None:
         """One PTY read."""
@@ -60,6 +70,10 @@ class Output:
 
     def _publish(self, text: str) -> None:
         data = text.encode("utf-8")
+        self.last_output = time.time()
+        if b"\x1b]" in data:
+            for m in _TITLE.finditer(data):
+                self.title = m.group(1).decode("utf-8", "replace")
         if self.screen is not None:
             self.screen.append(data)
         for sink in self.sinks:

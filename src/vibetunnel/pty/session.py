@@ -99,6 +99,8 @@ class Session:
             "exitedAt": iso(self.exited_at),
             "clients": len(self.clients),
             "lost": self.lost,
+            "title": self.output.title,
+            "activityAt": iso(self.output.last_output),
         }
 
     # -- output -----------------------------------------------------------------------------

@@ -150,3 +150,14 @@ def test_dropping_the_screen_later_keeps_sinks_fed() -> None:
     out.feed(b" then dropped")
     assert out.snapshot() == b""
     assert sink.fed == [b"kept", b" then dropped"]
+
+
+def test_the_title_a_program_sets_and_when_it_last_wrote() -> None:
+    out = Output()
+    assert out.title is None and out.last_output is None
+    out.feed(b"\x1b]0;user@host: ~\x07$ ")
+    assert out.title == "user@host: ~" and out.last_output is not None
+    out.feed(b"\x1b]2;vim notes.txt\x1b\\")  # ended by ST instead of BEL
+    assert out.title == "vim notes.txt"
+    out.feed(b"\x1b]1;icon name only\x07")  # OSC 1 is not the window title
+    assert out.title == "vim notes.txt"
