@@ -16,7 +16,6 @@ from typing import Protocol
 from vibetunnel.protocol.frames import Utf8Stream
 from vibetunnel.protocol.screen import ScreenBuffer
 
-
 _TITLE = re.compile(rb"\x1b\][02];([^\x07\x1b]{0,256})(?:\x07|\x1b\\)")
 """OSC 0 or 2 (the window title), ended by BEL or ST; a title cut across two reads is missed."""
 
