@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from tests.aio import debug_loop, until  # noqa: F401 (an autouse fixture)
 from tests.conftest import UNIT
 from vibetunnel.keeper.channel import Channel, Inbox, Message, recv_messages, send_message
 from vibetunnel.keeper.wire import MAX_FDS, MAX_MESSAGE, WireError, encode
 
 DEADLINE = 5 * UNIT
-
-
-@pytest.fixture(autouse=True)
-async def debug_loop() -> None:
-    asyncio.get_running_loop().set_debug(True)
 
 
 def open_fds() -> set[int]:
@@ -32,14 +27,6 @@ def open_fds() -> set[int]:
             continue
         fds.add(int(name))
     return fds
-
-
-async def until(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class End:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.aio import debug_loop, until  # noqa: F401 (an autouse fixture)
 from tests.conftest import UNIT
 from vibetunnel.errors import BadRequest, Conflict, SessionNotFound, TooManyRequests
 from vibetunnel.pty import manager as manager_module
@@ -28,19 +29,6 @@ from vibetunnel.recording.recorder import Recordings
 from vibetunnel.recording.writer import flush_all
 
 DEADLINE = 5 * UNIT
-
-
-@pytest.fixture(autouse=True)
-async def debug_loop() -> None:
-    asyncio.get_running_loop().set_debug(True)
-
-
-async def until(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 async def ended(session: Session) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.aio import debug_loop, until  # noqa: F401 (an autouse fixture)
 from tests.conftest import UNIT
 from vibetunnel.errors import InputOverflow
 from vibetunnel.pty import process as process_module
@@ -24,19 +25,6 @@ from vibetunnel.pty.process import WRITE_QUEUE_LIMIT, PtyProcess, exit_code, get
 
 DEADLINE = 5 * UNIT
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color", "LC_ALL": "C"}
-
-
-@pytest.fixture(autouse=True)
-async def debug_loop() -> None:
-    asyncio.get_running_loop().set_debug(True)
-
-
-async def until(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class Watch:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.aio import debug_loop, until  # noqa: F401 (an autouse fixture)
 from tests.conftest import UNIT
 from vibetunnel.protocol import frames
 from vibetunnel.protocol.times import iso
@@ -24,19 +24,6 @@ from vibetunnel.recording.writer import flush_all
 
 DEADLINE = 5 * UNIT
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TERM": "xterm-256color", "LC_ALL": "C"}
-
-
-@pytest.fixture(autouse=True)
-async def debug_loop() -> None:
-    asyncio.get_running_loop().set_debug(True)
-
-
-async def until(check: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class Viewer:
