@@ -45,6 +45,8 @@ class Config:
     keep_recordings_days: float | None = None
     ws_idle_timeout: float = 60.0
     """Seconds without any client message before the server closes with 1001."""
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Networks whose `X-Forwarded-For` names the client; from anyone else it is ignored."""
 
     @property
     def recordings_dir(self) -> Path:

@@ -82,6 +82,10 @@ async def serve(
         server_header=False,
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=5,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on a machine shared with
+        # others, anyone could then pick the address the limits count. Only a named proxy.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=config.trusted_proxies or [],
     )
     server = _Server(uv_config, before_shutdown)
     on_listening(url_of(sock))

@@ -16,6 +16,7 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from vibetunnel.api.peers import peer_key
 from vibetunnel.auth import FAILED_LOGINS_PER_MINUTE, Claims, RateLimiter, TokenService
 from vibetunnel.auth.tokens import scope_allows
 from vibetunnel.config import Config
@@ -35,6 +36,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def client_key(scope: Scope) -> str:
+    """The client of a request as the limits count it: its address (uvicorn put the one a
+    `--trusted-proxy` forwarded in `client`), every loopback address one client."""
+    client = scope.get("client")
+    return peer_key(client[0] if client else None)
 
 
 def host_name(value: str) -> str:
@@ -66,8 +74,7 @@ class Security:
     def gate(self, scope: Scope, headers: Headers) -> tuple[VibeTunnelError | None, dict[str, str]]:
         state: dict[str, Any] = scope["state"]
         claims = self._read_token(state, headers, scope.get("query_string", b""))
-        client = scope.get("client")
-        key = f"sub:{claims.sub}" if claims else f"addr:{client[0] if client else '-'}"
+        key = f"sub:{claims.sub}" if claims else f"addr:{client_key(scope)}"
         if scope["path"].startswith("/api/"):
             allowed, rate = self.limiter.hit(key)
         else:  # pages and assets: shown the budget, not charged for it

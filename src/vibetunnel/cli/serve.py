@@ -11,6 +11,7 @@ import sys
 
 import uvloop
 
+from vibetunnel.api.peers import proxy_networks
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
 from vibetunnel.config import SERVER_FILE, Config
@@ -63,6 +64,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="close WebSockets silent this long (default %(default)g)",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or network) whose X-Forwarded-For names the client; "
+        "repeat for several. From anyone else forwarded headers are ignored",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -74,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print(f"vibetunnel: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
+    try:
+        proxies = proxy_networks(args.trusted_proxy)
+    except ValueError as exc:
+        print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 2
     config = Config(
         host=args.host,
         port=args.port,
@@ -84,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         keep_recordings_days=args.keep_recordings,
         ws_idle_timeout=args.idle_timeout,
+        trusted_proxies=proxies,
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError

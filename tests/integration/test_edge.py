@@ -1,0 +1,93 @@
+"""Limits at the edge (contract "Limits at the edge"), against a real server, as an attacker on
+the same machine would try them: spoofed addresses, huge bodies, slow clients and floods."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import RunningServer, start_server
+
+PASSWORD = "correct horse battery staple"
+SPOOFS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
+
+
+def spoofed(i: int) -> dict[str, str]:
+    """Headers claiming the request comes from a new address each time."""
+    address = f"203.0.113.{i % 250 + 1}"
+    return {
+        "X-Forwarded-For": address,
+        "X-Real-IP": address,
+        "Forwarded": f"for={address}",
+    }
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[RunningServer]:
+    """Auth on, a known password, a general limit the login tests never reach."""
+    srv = start_server(
+        tmp_path / "home", "--rate-limit", "1000", env={"VIBETUNNEL_PASSWORD": PASSWORD}
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+# -- 1. addresses: forwarded headers only from --trusted-proxy ----------------------------------
+
+
+def test_forwarded_headers_do_not_dodge_the_login_limit(guarded: RunningServer) -> None:
+    with guarded.client() as c:
+        codes = [
+            c.post("/api/auth/login", json={"password": "guess"}, headers=spoofed(i)).status_code
+            for i in range(11)
+        ]
+        assert codes == [401] * 10 + [429]
+        # Blocked: a new forwarded address does not sign it in either.
+        r = c.post("/api/auth/login", json={"password": PASSWORD}, headers=spoofed(99))
+        assert r.status_code == 429
+
+
+def test_loopback_addresses_are_one_client(guarded: RunningServer) -> None:
+    # Anyone on this machine can send from any of 127.0.0.0/8.
+    for i in range(10):
+        local = httpx.HTTPTransport(local_address=f"127.0.0.{i + 2}")
+        with httpx.Client(base_url=guarded.url, transport=local) as c:
+            assert c.post("/api/auth/login", json={"password": "guess"}).status_code == 401
+    with guarded.client() as c:
+        assert c.post("/api/auth/login", json={"password": PASSWORD}).status_code == 429
+
+
+def test_forwarded_headers_do_not_dodge_the_rate_limit(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--rate-limit", "5")
+    try:
+        with srv.client() as c:
+            codes = [c.get("/api/health", headers=spoofed(i)).status_code for i in range(6)]
+        assert codes == [200] * 5 + [429]
+    finally:
+        srv.stop()
+
+
+def test_a_trusted_proxy_names_the_client(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--rate-limit", "3", "--trusted-proxy", "127.0.0.1")
+    try:
+        with srv.client() as c:
+            first = {"X-Forwarded-For": "198.51.100.7"}
+            assert [c.get("/api/health", headers=first).status_code for _ in range(4)] == [
+                200,
+                200,
+                200,
+                429,
+            ]
+            # Another client behind the same proxy has its own budget ...
+            assert c.get("/api/health", headers={"X-Forwarded-For": "198.51.100.8"}).is_success
+            # ... and only X-Forwarded-For names it: the other two headers are never read.
+            for name in ("X-Real-IP", "Forwarded"):
+                r = c.get("/api/health", headers={**first, name: "198.51.100.9"})
+                assert r.status_code == 429, name
+    finally:
+        srv.stop()
