@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server
+from tests.integration.wsclient import TermClient
 
 PASSWORD = "correct horse battery staple"
 SPOOFS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
@@ -91,3 +92,26 @@ def test_a_trusted_proxy_names_the_client(tmp_path: Path) -> None:
                 assert r.status_code == 429, name
     finally:
         srv.stop()
+
+
+# -- 9. odd headers are answered, never a 500 ----------------------------------------------------
+
+
+async def test_odd_headers_are_refused_not_crashes(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--no-auth")
+    try:
+        with srv.client() as c:
+            for version in [b"9" * 5000, b"\xb2", b"v1" + b"0" * 5000]:
+                r = c.get("/api/health", headers={"X-Client-Version": version})
+                assert r.status_code == 400, version[:10]
+                assert r.json()["error"]["code"] == "unsupported_client_version"
+            r = c.get("/api/sessions", headers={"Host": "[nope"})
+            assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        t = await TermClient.connect(
+            f"{srv.ws_url}/api/sessions/x/ws",
+            origin="http://[nope",  # type: ignore[arg-type]
+        )
+        assert (await t.closed())[0] == 1008
+    finally:
+        srv.stop()
+    assert "Traceback" not in "".join(srv.output)
