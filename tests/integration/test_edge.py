@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, start_server, wait_until
 from tests.integration.wsclient import TermClient
+from vibetunnel.auth import TokenService, load_or_create_secret
 
 PASSWORD = "correct horse battery staple"
 SPOOFS = ("X-Forwarded-For", "X-Real-IP", "Forwarded")
@@ -115,3 +116,25 @@ async def test_odd_headers_are_refused_not_crashes(tmp_path: Path) -> None:
     finally:
         srv.stop()
     assert "Traceback" not in "".join(srv.output)
+
+
+# -- 10. tokens in the query never reach the log, however the name is spelled --------------------
+
+
+def test_a_token_in_the_query_is_redacted_whatever_its_spelling(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--verbose")
+    try:
+        secret = TokenService(load_or_create_secret(srv.home))
+        sent = []
+        with srv.client() as c:
+            for name in ("tok%65n", "%74%6F%6B%65%6E", "token"):
+                t = secret.issue(f"user-{len(sent)}", 600)
+                sent.append(t)
+                assert c.get(f"/api/sessions?a=1&{name}={t}").status_code == 200, name
+            wait_until(lambda: sum("token=[redacted]" in line for line in srv.output) >= 3)
+    finally:
+        srv.stop()
+    log = "".join(srv.output)
+    assert "?a=1&token=[redacted]" in log
+    for t in sent:
+        assert t not in log and t.split(".")[1] not in log

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,12 +25,21 @@ access_log = logging.getLogger("vibetunnel.access")
 SUPPORTED_MAJORS = (1,)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _VERSION = re.compile(r"[vV]?([0-9]{1,6})(\..*)?", re.DOTALL)
-_TOKEN_IN_QUERY = re.compile(r"(^|&)(token|login)=[^&]*")
+SECRET_PARAMS = ("token", "login")
+"""Query parameters that carry a token: their values never reach the log."""
 
 
 def redact_query(query: str) -> str:
-    """The query string with token values blanked, for logs."""
-    return _TOKEN_IN_QUERY.sub(r"\1\2=[redacted]", query)
+    """The query string for the log, the value of every token parameter blanked.
+
+    Names are compared decoded, as the server reads them (`parse_qs`): `tok%65n=` is a token
+    too. Case is ignored, to be safe. Other pairs are logged as they were sent.
+    """
+    pairs = []
+    for pair in query.split("&"):
+        name = unquote_plus(pair.split("=", 1)[0])
+        pairs.append(f"{name}=[redacted]" if name.lower() in SECRET_PARAMS else pair)
+    return "&".join(pairs)
 
 
 def check_client_version(value: str | None) -> None:
