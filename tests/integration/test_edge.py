@@ -3,10 +3,12 @@ the same machine would try them: spoofed addresses, huge bodies, slow clients an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from tests.conftest import RunningServer, start_server, wait_until
@@ -138,3 +140,18 @@ def test_a_token_in_the_query_is_redacted_whatever_its_spelling(tmp_path: Path) 
     assert "?a=1&token=[redacted]" in log
     for t in sent:
         assert t not in log and t.split(".")[1] not in log
+
+
+# -- 13. no token lives longer than the server would have made it ---------------------------------
+
+
+def test_a_token_valid_until_the_year_9999_is_refused(guarded: RunningServer) -> None:
+    key = load_or_create_secret(guarded.home)
+    now = int(time.time())
+    forever = jwt.encode({"sub": "me", "iat": now, "exp": 253402300799}, key, algorithm="HS256")
+    with guarded.client(forever) as c:
+        r = c.get("/api/sessions")
+    assert r.status_code == 401 and "lifetime" in r.json()["error"]["message"]
+    month = TokenService(key).issue("me", 30 * 86400)
+    with guarded.client(month) as c:
+        assert c.get("/api/sessions").status_code == 200
