@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import RunningServer, start_server, wait_until
+from tests.conftest import RunningServer, create, start_server, wait_until
 from tests.integration.wsclient import TermClient
 from vibetunnel.auth import TokenService, load_or_create_secret
 
@@ -155,3 +155,31 @@ def test_a_token_valid_until_the_year_9999_is_refused(guarded: RunningServer) ->
     month = TokenService(key).issue("me", 30 * 86400)
     with guarded.client(month) as c:
         assert c.get("/api/sessions").status_code == 200
+
+
+# -- 8. a share token reads, types and resizes; nothing else --------------------------------------
+
+
+def test_a_share_token_cannot_delete_its_session_or_recording(guarded: RunningServer) -> None:
+    tokens = TokenService(load_or_create_secret(guarded.home))
+    with guarded.client(tokens.issue("owner", 600)) as owner:
+        sid = create(owner, command="/bin/cat")["id"]
+        share = tokens.issue("guest", 600, session_id=sid)
+        with guarded.client(share) as guest:
+            for method, path in [
+                ("DELETE", f"/api/sessions/{sid}"),
+                ("DELETE", f"/api/recordings/{sid}"),
+                ("GET", "/api/recordings"),
+                ("GET", "/api/sessions/events"),
+            ]:
+                r = guest.request(method, path)
+                assert r.status_code == 403, (method, path)
+                assert r.json()["error"]["code"] == "forbidden"
+            # What a share link is for still works.
+            assert guest.get(f"/api/sessions/{sid}").status_code == 200
+            assert guest.post(f"/api/sessions/{sid}/input", json={"data": "x"}).status_code == 204
+            r = guest.post(f"/api/sessions/{sid}/resize", json={"cols": 90, "rows": 30})
+            assert r.status_code == 200
+            wait_until(lambda: guest.get(f"/api/recordings/{sid}").status_code == 200)
+        assert owner.get(f"/api/sessions/{sid}").json()["status"] == "running"
+        assert owner.delete(f"/api/sessions/{sid}").status_code == 204

@@ -24,6 +24,17 @@ from vibetunnel.errors import AuthError, Forbidden, TooManyRequests, VibeTunnelE
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SCOPED_PARAMS = ("session_id", "recording_id")
+SHARE_ROUTES = frozenset(
+    {
+        ("GET", "/api/sessions/{session_id}"),
+        ("POST", "/api/sessions/{session_id}/input"),
+        ("POST", "/api/sessions/{session_id}/resize"),
+        ("GET", "/api/recordings/{recording_id}"),
+    }
+)
+"""What a share token (`sessionId`) may do over HTTP, besides opening its WebSocket: read,
+type into and resize its session, fetch its recording. A list of what is allowed, so a
+route added later is closed to share links until it is added here."""
 # Routes that answer without a token.
 OPEN_PATHS = ("/api/health", "/api/auth/")
 
@@ -134,6 +145,10 @@ class Security:
             )
             if target is None or not scope_allows(claims, target):
                 raise Forbidden("this token opens one session only")
+            method = "GET" if request.method == "HEAD" else request.method
+            route = getattr(request.scope.get("route"), "path", None)
+            if (method, route) not in SHARE_ROUTES:
+                raise Forbidden("a share link may watch, type and resize, not this")
         return claims
 
     # -- WebSockets -------------------------------------------------------------------------
