@@ -3,6 +3,11 @@ the same machine would try them: spoofed addresses, huge bodies, slow clients an
 
 from __future__ import annotations
 
+import contextlib
+import json
+import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import RunningServer, create, start_server, wait_until
+from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.wsclient import TermClient
 from vibetunnel.auth import TokenService, load_or_create_secret
 
@@ -183,3 +188,117 @@ def test_a_share_token_cannot_delete_its_session_or_recording(guarded: RunningSe
             wait_until(lambda: guest.get(f"/api/recordings/{sid}").status_code == 200)
         assert owner.get(f"/api/sessions/{sid}").json()["status"] == "running"
         assert owner.delete(f"/api/sessions/{sid}").status_code == 204
+
+
+# -- 2. bodies: the token first, then at most 1 MiB; nothing read before -------------------------
+
+MIB = 1024 * 1024
+
+
+def raw_request(srv: RunningServer, head: str, body: bytes = b"") -> tuple[int, bytes, bool]:
+    """Send `head` (request line and headers) and `body` on a new socket; return the status,
+    the whole answer, and whether the server closed the connection after it."""
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5 * UNIT) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        answer = b""
+        closed = False
+        while b"\r\n\r\n" not in answer or not _complete(answer):
+            chunk = sock.recv(65536)
+            if not chunk:
+                closed = True
+                break
+            answer += chunk
+        if not closed:
+            sock.settimeout(2 * UNIT)
+            with contextlib.suppress(TimeoutError):
+                closed = sock.recv(1) == b""
+    return int(answer.split(b" ", 2)[1]), answer, closed
+
+
+def _complete(answer: bytes) -> bool:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?i)content-length: *(\d+)", head)
+    return length is not None and len(body) >= int(length.group(1))
+
+
+def test_no_token_is_401_before_the_body_is_read(guarded: RunningServer) -> None:
+    # 100 MB announced, none sent: the answer comes at once, and the connection is closed.
+    head = (
+        "POST /api/sessions HTTP/1.1\nHost: localhost\nContent-Type: text/plain\n"
+        f"Content-Length: {100 * MIB}\n"
+    )
+    status, answer, closed = raw_request(guarded, head)
+    assert status == 401 and b"unauthorized" in answer and closed
+
+
+def test_a_body_over_1_mib_is_413_before_it_is_read(guarded: RunningServer) -> None:
+    tokens = TokenService(load_or_create_secret(guarded.home))
+    auth = f"Authorization: Bearer {tokens.issue('me', 600)}"
+    head = (
+        f"POST /api/sessions HTTP/1.1\nHost: localhost\n{auth}\nContent-Type: application/json\n"
+        f"Content-Length: {MIB + 1}\n"
+    )
+    status, answer, closed = raw_request(guarded, head)
+    assert status == 413 and b"payload_too_large" in answer and closed
+    # Open routes too: the login form is no way around it.
+    head = f"POST /api/auth/login HTTP/1.1\nHost: localhost\nContent-Length: {MIB + 1}\n"
+    assert raw_request(guarded, head)[0] == 413
+
+
+def test_a_chunked_body_is_cut_at_1_mib(guarded: RunningServer) -> None:
+    tokens = TokenService(load_or_create_secret(guarded.home))
+    with guarded.client(tokens.issue("me", 600)) as c:
+        sid = create(c, command="/bin/cat")["id"]
+        url = f"/api/sessions/{sid}/input"
+        big = json.dumps({"data": "x" * MIB}).encode()
+
+        def chunks(body: bytes) -> Iterator[bytes]:  # no Content-Length: sent chunked
+            for i in range(0, len(body), 64 * 1024):
+                yield body[i : i + 64 * 1024]
+
+        jtype = {"Content-Type": "application/json"}
+        r = c.post(url, content=chunks(big), headers=jtype)
+        assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+        # Up to 1 MiB is fine, chunked or not.
+        fits = json.dumps({"data": "y" * (MIB - 20)}).encode()
+        assert len(fits) <= MIB
+        assert c.post(url, content=chunks(fits), headers=jtype).status_code == 204
+        assert c.post(url, content=fits, headers=jtype).status_code == 204
+
+
+def test_bodies_without_a_token_cost_no_memory(guarded: RunningServer) -> None:
+    """Eight 100 MB POSTs without a token: the server's peak memory barely moves."""
+    assert guarded.process is not None
+    before = peak_rss(guarded.process.pid)
+
+    def flood() -> None:
+        head = (
+            b"POST /api/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: %d\r\n\r\n" % (100 * MIB)
+        )
+        block = b"x" * MIB
+        address = ("127.0.0.1", guarded.port)
+        with (
+            socket.create_connection(address, timeout=5 * UNIT) as sock,
+            contextlib.suppress(OSError),
+        ):
+            sock.sendall(head)
+            for _ in range(100):
+                sock.sendall(block)
+
+    threads = [threading.Thread(target=flood) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with guarded.client() as c:
+        assert c.get("/api/health").status_code == 200
+    assert peak_rss(guarded.process.pid) - before < 64 * MIB
+
+
+def peak_rss(pid: int) -> int:
+    """The peak resident memory of process `pid`, in bytes (Linux)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", status)
+    assert match, status
+    return int(match.group(1)) * 1024

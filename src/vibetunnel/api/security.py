@@ -1,8 +1,9 @@
 """Who may do what: bearer tokens and their scope, rate limits, Host and Origin checks.
 
 The edge middleware calls `gate` first: it reads the token once (its subject keys the rate
-limit) and leaves the result in the request state, where `require` (HTTP routes) and
-`authorize_ws` (WebSockets) find it.
+limit), refuses a request for a protected path that has no valid token before its body is
+read, and leaves the result in the request state, where `require` (HTTP routes: the token's
+scope) and `authorize_ws` (WebSockets) find it.
 """
 
 from __future__ import annotations
@@ -35,8 +36,14 @@ SHARE_ROUTES = frozenset(
 """What a share token (`sessionId`) may do over HTTP, besides opening its WebSocket: read,
 type into and resize its session, fetch its recording. A list of what is allowed, so a
 route added later is closed to share links until it is added here."""
-# Routes that answer without a token.
-OPEN_PATHS = ("/api/health", "/api/auth/")
+OPEN_PATHS = ("/api/health", "/api/openapi.json")
+OPEN_PREFIXES = ("/api/auth/",)
+"""Under /api, what answers without a token. Pages and assets (outside /api) need none."""
+
+
+def needs_token(path: str) -> bool:
+    """Whether `path` is refused without a valid token (when auth is on)."""
+    return path.startswith("/api/") and not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES))
 
 
 def is_loopback(host: str) -> bool:
@@ -109,6 +116,10 @@ class Security:
                 f"rate limit of {rate.limit} requests a minute reached",
                 retry_after=rate.retry_after(),
             )
+        elif self.tokens is not None and claims is None and needs_token(scope["path"]):
+            # Here, before the app reads a byte of the body: a client without a valid token
+            # costs the server its socket and no more.
+            refusal = state["auth_error"]
         return refusal, rate.headers()
 
     def _read_token(self, state: dict[str, Any], headers: Headers, query: bytes) -> Claims | None:
