@@ -302,3 +302,34 @@ def peak_rss(pid: int) -> int:
     match = re.search(r"VmHWM:\s+(\d+) kB", status)
     assert match, status
     return int(match.group(1)) * 1024
+
+
+# -- 7. without auth, state changes must be JSON: a cross-site form cannot send it ----------------
+
+
+def test_no_auth_refuses_what_a_cross_site_form_can_send(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--no-auth")
+    try:
+        with srv.client() as c:
+            sid = create(c, command="/bin/cat")["id"]
+            forms = [
+                {"content": b"", "headers": {"Content-Type": "text/plain"}},
+                {"content": b"{}", "headers": {"Content-Type": "text/plain"}},
+                {"data": {"command": "/bin/sh"}},  # application/x-www-form-urlencoded
+                {"files": {"command": ("x", b"/bin/sh")}},  # multipart/form-data
+                {"content": b""},  # no Content-Type at all
+                {"content": b"{}", "headers": {"Content-Type": "application/jsonx"}},
+            ]
+            for form in forms:
+                for path in ("/api/sessions", f"/api/sessions/{sid}/input"):
+                    r = c.post(path, **form)  # type: ignore[arg-type]
+                    assert r.status_code == 415, (path, form)
+                    assert r.json()["error"]["code"] == "unsupported_media_type"
+            assert [s["id"] for s in c.get("/api/sessions").json()] == [sid]
+            # JSON, with or without a charset, is what the API takes; DELETE has no body.
+            typed = {"Content-Type": "application/json; charset=utf-8"}
+            r = c.post(f"/api/sessions/{sid}/input", content=b'{"data":"x"}', headers=typed)
+            assert r.status_code == 204
+            assert c.delete(f"/api/sessions/{sid}").status_code == 204
+    finally:
+        srv.stop()

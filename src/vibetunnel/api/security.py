@@ -21,7 +21,13 @@ from vibetunnel.api.peers import peer_key
 from vibetunnel.auth import FAILED_LOGINS_PER_MINUTE, Claims, RateLimiter, TokenService
 from vibetunnel.auth.tokens import scope_allows
 from vibetunnel.config import Config
-from vibetunnel.errors import AuthError, Forbidden, TooManyRequests, VibeTunnelError
+from vibetunnel.errors import (
+    AuthError,
+    Forbidden,
+    TooManyRequests,
+    UnsupportedMediaType,
+    VibeTunnelError,
+)
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SCOPED_PARAMS = ("session_id", "recording_id")
@@ -39,6 +45,18 @@ route added later is closed to share links until it is added here."""
 OPEN_PATHS = ("/api/health", "/api/openapi.json")
 OPEN_PREFIXES = ("/api/auth/",)
 """Under /api, what answers without a token. Pages and assets (outside /api) need none."""
+
+
+FORM_METHODS = ("POST", "PUT", "PATCH")
+"""Methods that carry a state-changing body. A cross-site page can send POST (an HTML form,
+or fetch in no-cors mode) but never PUT, PATCH or DELETE without a CORS preflight, which
+this server never grants; PUT and PATCH are here in case a route ever takes them."""
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type is JSON (`application/json`, parameters allowed): a type no
+    cross-site form or no-cors fetch can send."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
 
 
 def needs_token(path: str) -> bool:
@@ -111,6 +129,18 @@ class Security:
         if self.guard_host and not is_loopback(host_name(headers.get("host", ""))):
             # Without auth, only loopback names: a DNS-rebinding page gets nothing.
             refusal = Forbidden("this server only answers to localhost (it runs without auth)")
+        elif (
+            not self.auth
+            and scope["type"] == "http"
+            and scope["method"] in FORM_METHODS
+            and scope["path"].startswith("/api/")
+            and not is_json(headers.get("content-type"))
+        ):
+            # Without a token to check, JSON is what keeps a cross-site form from starting a
+            # shell, even one with an empty body.
+            refusal = UnsupportedMediaType(
+                "send JSON with Content-Type: application/json (this server runs without auth)"
+            )
         elif not allowed:
             refusal = TooManyRequests(
                 f"rate limit of {rate.limit} requests a minute reached",
