@@ -18,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from vibetunnel.config import Config
+from vibetunnel.protocol.messages import MAX_MESSAGE
 
 log = logging.getLogger("vibetunnel")
 
@@ -81,6 +82,8 @@ async def serve(
         access_log=False,
         server_header=False,
         ws_per_message_deflate=False,
+        # Checked on each frame's header: a bigger message is refused (1009) before it is read.
+        ws_max_size=MAX_MESSAGE,
         timeout_graceful_shutdown=5,
         # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on a machine shared with
         # others, anyone could then pick the address the limits count. Only a named proxy.

@@ -333,3 +333,59 @@ def test_no_auth_refuses_what_a_cross_site_form_can_send(tmp_path: Path) -> None
             assert c.delete(f"/api/sessions/{sid}").status_code == 204
     finally:
         srv.stop()
+
+
+# -- 2. WebSocket messages: at most 1 MiB -------------------------------------------------------
+
+
+async def test_a_websocket_message_over_1_mib_is_closed_with_1009(guarded: RunningServer) -> None:
+    tokens = TokenService(load_or_create_secret(guarded.home))
+    t = tokens.issue("me", 600)
+    with guarded.client(t) as c:
+        sid = create(c, command="/bin/cat")["id"]
+    url = f"{guarded.ws_url}/api/sessions/{sid}/ws?token={t}"
+    fits = await TermClient.connect(url)
+    message = json.dumps({"type": "input", "data": "x" * (MIB - 100)})
+    assert len(message) <= MIB
+    await fits.ws.send(message)
+    await fits.send({"type": "ping"})
+    await fits.until(lambda c: {"type": "pong"} in c.messages, what="pong after 1 MiB")
+    over = await TermClient.connect(url)
+    await over.type("x" * MIB)
+    assert (await over.closed())[0] == 1009
+
+
+def test_websockets_without_a_token_cost_no_memory(guarded: RunningServer) -> None:
+    """Thirty sockets with a bad token, each sending one 16 MiB message and keeping the
+    connection open, as an attacker would (a polite client hangs up on the 1008 first)."""
+    assert guarded.process is not None
+    before = peak_rss(guarded.process.pid)
+    upgrade = (
+        b"GET /api/sessions/x/ws?token=bad HTTP/1.1\r\nHost: localhost\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    size = 16 * MIB
+    # One text frame, masked with a zero key (so the payload is sent as it is).
+    frame = b"\x81\xff" + size.to_bytes(8, "big") + b"\0\0\0\0" + b"x" * size
+
+    def attack() -> None:
+        address = ("127.0.0.1", guarded.port)
+        with (
+            socket.create_connection(address, timeout=15 * UNIT) as sock,
+            contextlib.suppress(OSError),
+        ):
+            sock.sendall(upgrade)
+            assert b" 101 " in sock.recv(4096)
+            sock.sendall(frame)
+            while sock.recv(65536):  # until the server hangs up
+                pass
+
+    threads = [threading.Thread(target=attack) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with guarded.client() as c:
+        assert c.get("/api/health").status_code == 200
+    assert peak_rss(guarded.process.pid) - before < 64 * MIB
