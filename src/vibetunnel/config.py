@@ -47,6 +47,10 @@ class Config:
     """Seconds without any client message before the server closes with 1001."""
     trusted_proxies: list[str] = field(default_factory=list)
     """Networks whose `X-Forwarded-For` names the client; from anyone else it is ignored."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers have to arrive (slow or silent clients are cut off)."""
+    max_connections_per_address: int = 256
+    """Open connections per client address (every loopback address is one)."""
 
     @property
     def recordings_dir(self) -> Path:

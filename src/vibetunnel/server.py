@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from vibetunnel.api.protocols import protocols
 from vibetunnel.config import Config
 from vibetunnel.protocol.messages import MAX_MESSAGE
 
@@ -73,10 +74,12 @@ async def serve(
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM."""
     sock = bind(config.host, config.port)
+    # uvicorn's own protocols, holding the connection limits (api/protocols.py).
+    http, ws = protocols(config.max_connections_per_address, config.header_timeout)
     uv_config = uvicorn.Config(
         app,
-        http="httptools",
-        ws="websockets-sansio",
+        http=http,
+        ws=ws,
         lifespan="on",
         log_config=None,
         access_log=False,

@@ -3,9 +3,11 @@ the same machine would try them: spoofed addresses, huge bodies, slow clients an
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
+import resource
 import socket
 import threading
 import time
@@ -389,3 +391,123 @@ def test_websockets_without_a_token_cost_no_memory(guarded: RunningServer) -> No
     with guarded.client() as c:
         assert c.get("/api/health").status_code == 200
     assert peak_rss(guarded.process.pid) - before < 64 * MIB
+
+
+# -- 3. slow clients and floods: a header deadline, a cap per address -----------------------------
+
+PARTIAL = b"GET /api/health HTTP/1.1\r\nHost: localhost\r\nX-Slow: "
+"""A request whose headers never end."""
+
+
+def slow_client(srv: RunningServer, first: bytes = PARTIAL) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5 * UNIT)
+    if first:
+        sock.sendall(first)
+    return sock
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    """Whether the server ends the connection within `within` seconds (reading what comes)."""
+    sock.settimeout(within)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def health(srv: RunningServer) -> int:
+    """GET /api/health on a connection of its own."""
+    try:
+        return httpx.get(f"{srv.url}/api/health", timeout=5 * UNIT).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_headers_that_never_end_are_cut_off(tmp_path: Path) -> None:
+    deadline = 1.0 * UNIT
+    srv = start_server(tmp_path / "home", "--no-auth", "--header-timeout", str(deadline))
+    try:
+        started = time.monotonic()
+        silent = slow_client(srv, b"")  # connects and says nothing
+        slow = [slow_client(srv) for _ in range(20)]
+        # Between requests too: one answered request, then a trickle of empty lines.
+        idle = slow_client(srv, b"GET /api/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert b" 200 " in idle.recv(65536)
+        assert [health(srv) for _ in range(5)] == [200] * 5  # the others are answered
+        for _ in range(3):
+            idle.sendall(b"\r\n")
+            time.sleep(deadline / 2)
+        for sock in [silent, *slow, idle]:
+            assert closed_by_server(sock, 5 * UNIT)
+            sock.close()
+        assert time.monotonic() - started < deadline + 5 * UNIT
+    finally:
+        srv.stop()
+
+
+def test_headers_over_64_kib_are_refused(guarded: RunningServer) -> None:
+    assert guarded.process is not None
+    before = peak_rss(guarded.process.pid)
+    sock = slow_client(guarded, b"GET /api/health HTTP/1.1\r\n")
+    answer = b""
+    with sock:
+        try:
+            for i in range(8192):  # up to 8 MiB of headers, 1 KiB each, as fast as they go
+                sock.sendall(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1024))
+            answer = sock.recv(65536)
+        except (BrokenPipeError, ConnectionResetError):
+            answer = b"reset"  # refused while we were still sending
+    assert answer.startswith(b"HTTP/1.1 431 ") or answer == b"reset", answer[:100]
+    assert peak_rss(guarded.process.pid) - before < 16 * MIB
+    # A request with the usual few headers is fine.
+    assert health(guarded) == 200
+
+
+def test_one_address_cannot_take_every_descriptor(tmp_path: Path) -> None:
+    """Under a limit of 256 open files, 400 connections whose headers never end: the server
+    still answers, because one address holds at most 64 and waiting ones make room."""
+
+    def few_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+    srv = start_server(
+        tmp_path / "home", "--no-auth", "--max-connections-per-address", "64", preexec=few_files
+    )
+    slow: list[socket.socket] = []
+    try:
+        for _ in range(400):
+            with contextlib.suppress(OSError):
+                slow.append(slow_client(srv))
+        answered = [health(srv) for _ in range(40)]
+        assert answered == [200] * 40
+    finally:
+        for sock in slow:
+            sock.close()
+        srv.stop()
+
+
+async def test_busy_connections_are_not_evicted(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home", "--no-auth", "--max-connections-per-address", "4")
+    try:
+        with srv.client() as c:
+            sid = create(c, command="/bin/cat")["id"]
+        sockets = [
+            await TermClient.connect(f"{srv.ws_url}/api/sessions/{sid}/ws") for _ in range(4)
+        ]
+        for t in sockets:
+            await t.type("ping\r")
+        await sockets[0].see("ping")
+        # All four of this address's connections are busy: a fifth is refused, and they live.
+        assert await asyncio.to_thread(health, srv) == 0
+        await sockets[3].type("still-here\r")
+        await sockets[3].see("still-here")
+        await sockets[3].close()
+        assert await asyncio.to_thread(
+            wait_until, lambda: health(srv) == 200, 5 * UNIT, "a free slot"
+        )
+    finally:
+        srv.stop()

@@ -72,6 +72,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a reverse proxy (address or network) whose X-Forwarded-For names the client; "
         "repeat for several. From anyone else forwarded headers are ignored",
     )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Config.header_timeout,
+        metavar="SECONDS",
+        help="close connections whose request headers take longer (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=Config.max_connections_per_address,
+        metavar="N",
+        help="open connections per client address; all of loopback is one (default "
+        "%(default)s). Behind a proxy it counts the proxy's: raise it",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -88,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 2
+    if not args.header_timeout > 0 or args.max_connections_per_address < 1:
+        print(
+            "vibetunnel: --header-timeout must be above 0, --max-connections-per-address 1 or more",
+            file=sys.stderr,
+        )
+        return 2
     config = Config(
         host=args.host,
         port=args.port,
@@ -99,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         keep_recordings_days=args.keep_recordings,
         ws_idle_timeout=args.idle_timeout,
         trusted_proxies=proxies,
+        header_timeout=args.header_timeout,
+        max_connections_per_address=args.max_connections_per_address,
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError
