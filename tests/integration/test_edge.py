@@ -357,40 +357,57 @@ async def test_a_websocket_message_over_1_mib_is_closed_with_1009(guarded: Runni
     assert (await over.closed())[0] == 1009
 
 
-def test_websockets_without_a_token_cost_no_memory(guarded: RunningServer) -> None:
-    """Thirty sockets with a bad token, each sending one 16 MiB message and keeping the
-    connection open, as an attacker would (a polite client hangs up on the 1008 first)."""
-    assert guarded.process is not None
-    before = peak_rss(guarded.process.pid)
-    upgrade = (
-        b"GET /api/sessions/x/ws?token=bad HTTP/1.1\r\nHost: localhost\r\n"
-        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    )
-    size = 16 * MIB
-    # One text frame, masked with a zero key (so the payload is sent as it is).
-    frame = b"\x81\xff" + size.to_bytes(8, "big") + b"\0\0\0\0" + b"x" * size
+UPGRADE = (
+    b"GET /api/sessions/x/ws?token=bad HTTP/1.1\r\nHost: localhost\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+)
+
+
+def text_frame(size: int) -> bytes:
+    """One text frame of `size` bytes, masked with a zero key (the payload goes as it is)."""
+    return b"\x81\xff" + size.to_bytes(8, "big") + b"\0\0\0\0" + b"x" * size
+
+
+def bad_token_flood(srv: RunningServer, sockets: int, frame: bytes, seconds: float) -> int:
+    """`sockets` WebSockets with a bad token, each sending `frame` again and again for
+    `seconds` (or once, for 0) and never answering the close, as an attacker would (a polite
+    client hangs up on the 1008). Returns the growth of the server's peak memory."""
+    assert srv.process is not None
+    before = peak_rss(srv.process.pid)
 
     def attack() -> None:
-        address = ("127.0.0.1", guarded.port)
+        address = ("127.0.0.1", srv.port)
         with (
             socket.create_connection(address, timeout=15 * UNIT) as sock,
             contextlib.suppress(OSError),
         ):
-            sock.sendall(upgrade)
+            sock.sendall(UPGRADE)
             assert b" 101 " in sock.recv(4096)
+            end = time.monotonic() + seconds
             sock.sendall(frame)
+            while time.monotonic() < end:
+                sock.sendall(frame)
             while sock.recv(65536):  # until the server hangs up
                 pass
 
-    threads = [threading.Thread(target=attack) for _ in range(30)]
+    threads = [threading.Thread(target=attack) for _ in range(sockets)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    with guarded.client() as c:
-        assert c.get("/api/health").status_code == 200
-    assert peak_rss(guarded.process.pid) - before < 64 * MIB
+    assert health(srv) == 200
+    return peak_rss(srv.process.pid) - before
+
+
+def test_websockets_without_a_token_cost_no_memory(guarded: RunningServer) -> None:
+    """Thirty sockets with a bad token, each sending one 16 MiB message (was +525 MB)."""
+    assert bad_token_flood(guarded, 30, text_frame(16 * MIB), 0) < 64 * MIB
+
+
+def test_websockets_without_a_token_are_not_read_after_the_close(guarded: RunningServer) -> None:
+    """200 sockets with a bad token, each streaming 1 MiB messages (was +160 MB)."""
+    assert bad_token_flood(guarded, 200, text_frame(MIB - 16), 5 * UNIT) < 32 * MIB
 
 
 # -- 3. slow clients and floods: a header deadline, a cap per address -----------------------------

@@ -11,7 +11,9 @@ reaches ASGI middleware, yet holds a file descriptor for as long as its sender l
   httptools keep them all in memory, without a limit of their own);
 - **connections per client**: `ConnectionGuard` (api/peers.py), fed from here. A
   connection over the cap is closed at once, freeing its descriptor, unless one of the
-  client's waiting connections can make room.
+  client's waiting connections can make room;
+- **after a WebSocket close**: a peer that goes on sending after the server's close frame
+  (a refused token that streams anyway) is hung up on, not read.
 
 `protocols()` returns the two classes to hand uvicorn (`http=` and `ws=`): an upgraded
 WebSocket keeps its transport, so the guard counts transports and the WebSocket protocol
@@ -40,6 +42,9 @@ TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
+AFTER_CLOSE_BYTES = 64 * 1024
+"""Bytes a WebSocket peer may send after the server's close frame (its own close reply, and
+what it had in flight) before it is hung up on."""
 WARN_EVERY = 60.0
 """Seconds between two log lines about refused connections (a flood must not flood the log)."""
 
@@ -147,9 +152,31 @@ class GuardedHttp(HttpToolsProtocol):
 
 
 class GuardedWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, which gives the connection's slot back when it ends."""
+    """uvicorn's WebSocket protocol, which gives the connection's slot back when it ends and
+    stops reading a peer that goes on sending after the server's close."""
 
     guard: ClassVar[Guard]
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._after_close = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self.close_sent:
+            # Our close frame is out (a refused token, say): what should come back is the
+            # peer's close, after what was in flight. uvicorn would read and drop frames of
+            # up to 1 MiB for 10 s while it waits; a peer that keeps sending is hung up on.
+            self._after_close += len(data)
+            if self._after_close > AFTER_CLOSE_BYTES:
+                self.transport.close()
+                return
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.guard.leave(self.transport)
