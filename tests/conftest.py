@@ -75,6 +75,8 @@ class RunningServer:
     login_url: str | None = None
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    preexec: Callable[[], None] | None = None
+    """Run in the server's process before it starts (e.g. to lower a resource limit)."""
     _drain: threading.Thread = field(init=False, repr=False)
 
     def start(self) -> RunningServer:
@@ -87,6 +89,7 @@ class RunningServer:
             stdin=subprocess.DEVNULL,
             text=True,
             env=env,
+            preexec_fn=self.preexec,
         )
         assert self.process.stdout is not None
         # First the listening line; with auth on, the login URL line comes right after it.
@@ -155,11 +158,15 @@ class RunningServer:
 
 
 def start_server(
-    home: Path, *args: str, env: dict[str, str] | None = None, port: int = 0
+    home: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    port: int = 0,
+    preexec: Callable[[], None] | None = None,
 ) -> RunningServer:
     """Start `vibetunnel serve --port 0 *args` with VIBETUNNEL_HOME=home."""
     home.mkdir(parents=True, exist_ok=True)
-    return RunningServer(home=home, args=args, env=env or {}, port=port).start()
+    return RunningServer(home=home, args=args, env=env or {}, port=port, preexec=preexec).start()
 
 
 @pytest.fixture

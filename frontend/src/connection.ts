@@ -33,6 +33,49 @@ export interface ConnectionHandlers {
 export const PING_INTERVAL_MS = 30_000;
 
 /**
+ * Bytes of data in one input message at most, counted as the server reads the message
+ * (JSON-escaped UTF-8). The server closes a message over 1 MiB with 1009; a bigger paste goes
+ * as several input messages, in order.
+ */
+export const INPUT_CHUNK_BYTES = 256 * 1024;
+
+/** Bytes JSON.stringify makes of one UTF-16 code unit that is not half of a pair. */
+function jsonBytes(code: number): number {
+  if (code === 0x22 || code === 0x5c) return 2; // \" and \\
+  if (code < 0x20) return 6; // \u001b (\n is 2; 6 is the most a control character takes)
+  if (code < 0x80) return 1;
+  if (code < 0x800) return 2;
+  if (code >= 0xd800 && code <= 0xdfff) return 6; // a lone surrogate: \udXXX
+  return 3;
+}
+
+/**
+ * `data` cut into pieces of at most `limit` bytes each (as above), in order, each cut between
+ * two characters: never between the halves of a surrogate pair. An empty string has no piece.
+ */
+export function inputChunks(data: string, limit = INPUT_CHUNK_BYTES): string[] {
+  const chunks: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  let i = 0;
+  while (i < data.length) {
+    const code = data.charCodeAt(i);
+    const next = data.charCodeAt(i + 1); // NaN past the end
+    const pair = code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff;
+    const size = pair ? 4 : jsonBytes(code);
+    if (bytes + size > limit && i > start) {
+      chunks.push(data.slice(start, i));
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+    i += pair ? 2 : 1;
+  }
+  if (start < data.length) chunks.push(data.slice(start));
+  return chunks;
+}
+
+/**
  * What a close means. `exitCode` is the code of the exit message received before the close,
  * if any. Returns "retry", "ask" (a normal close without an exit message: ask the server
  * whether the session exists), or the final state to show.
@@ -98,7 +141,12 @@ export class TerminalConnection {
 
   send(message: ClientMessage): boolean {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(message));
+    if (message.type === "input") {
+      // A big paste: several messages, each under the server's limit; the socket keeps order.
+      for (const data of inputChunks(message.data)) this.ws.send(JSON.stringify({ type: "input", data }));
+    } else {
+      this.ws.send(JSON.stringify(message));
+    }
     return true;
   }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
-import { askServer, closeOutcome } from "../src/connection";
+import { askServer, closeOutcome, INPUT_CHUNK_BYTES, inputChunks } from "../src/connection";
 import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
 import { ApiError } from "../src/http";
@@ -191,4 +191,29 @@ test("JWT claims and token expiry", () => {
   assert.equal(jwtClaims("not-a-jwt"), null);
   const tokens = tokensFromResponse({ accessToken: jwt({ sub: "me" }), refreshToken: "r", expiresIn: 900 }, 1000);
   assert.deepEqual(tokens, { accessToken: tokens.accessToken, renewable: true, expiresAt: 901000, sessionId: null });
+});
+
+test("a big paste is cut into input messages under the server's limit, in order", () => {
+  const utf8 = (s: string): number => Buffer.byteLength(JSON.stringify({ type: "input", data: s }));
+  const ascii = "x".repeat(1_000_000);
+  const mixed = "é✓🚀\x1b[0m\"\\\n".repeat(60_000); // 2, 3, 4 (a pair), 6, 1, 2, 2 bytes
+  for (const paste of [ascii, mixed, "\x1b".repeat(300_000), "🚀".repeat(200_000)]) {
+    const chunks = inputChunks(paste);
+    assert.ok(chunks.length > 1);
+    assert.equal(chunks.join(""), paste); // nothing lost, nothing reordered
+    for (const chunk of chunks) {
+      assert.ok(utf8(chunk) <= INPUT_CHUNK_BYTES + 40, `${utf8(chunk)} bytes`); // 40: the envelope
+      assert.ok(chunk.length > 0);
+      // Never between the halves of a pair: each chunk is well-formed on its own.
+      assert.equal(Buffer.from(chunk, "utf8").toString("utf8"), chunk);
+    }
+  }
+  // Worst case, every piece still far under the server's 1 MiB.
+  assert.ok(INPUT_CHUNK_BYTES + 40 < 1024 * 1024);
+  assert.deepEqual(inputChunks("ls -la\r"), ["ls -la\r"]);
+  assert.deepEqual(inputChunks(""), []);
+  assert.deepEqual(inputChunks("a🚀b", 4), ["a", "🚀", "b"]);
+  assert.deepEqual(inputChunks("ab🚀", 5), ["ab", "🚀"]);
+  // A lone surrogate stays as it is (the server refuses it, with 1003, as before).
+  assert.equal(inputChunks("a\ud800b").join(""), "a\ud800b");
 });

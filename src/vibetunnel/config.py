@@ -48,6 +48,12 @@ class Config:
     tls_cert: Path | None = None
     """Serve HTTPS with this certificate (PEM) and `tls_key`; None: plain HTTP."""
     tls_key: Path | None = None
+    trusted_proxies: list[str] = field(default_factory=list)
+    """Networks whose `X-Forwarded-For` names the client; from anyone else it is ignored."""
+    header_timeout: float = 10.0
+    """Seconds a request's headers have to arrive (slow or silent clients are cut off)."""
+    max_connections_per_address: int = 256
+    """Open connections per client address (every loopback address is one)."""
 
     @property
     def recordings_dir(self) -> Path:

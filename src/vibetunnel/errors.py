@@ -11,6 +11,8 @@ VibeTunnelError           500 / 1011 (anything else: logged, and the session kee
 │   ├── SessionNotFound   404 / 1000 "session not found"
 │   └── RecordingNotFound 404
 ├── Conflict              409        (session id taken, recording still being written)
+├── PayloadTooLarge       413 / 1009 (a body over 1 MiB, refused before it is read)
+├── UnsupportedMediaType  415 / 1003 (--no-auth: a state change that is not JSON)
 ├── InputOverflow         429 / 1011 (16 MiB queued for a program that does not read)
 ├── TooManyRequests       429 / 1011 (rate limit, session limit, failed logins)
 ├── CastFormatError       500        (a .cast file that is not asciicast v2; never sent)
@@ -97,6 +99,23 @@ class RecordingNotFound(NotFound):
 class Conflict(VibeTunnelError):
     status = 409
     code = "conflict"
+
+
+class PayloadTooLarge(VibeTunnelError):
+    """A request body over the limit (api/middleware.py), refused before it is read."""
+
+    status = 413
+    code = "payload_too_large"
+    close_code = Close.TOO_BIG
+
+
+class UnsupportedMediaType(VibeTunnelError):
+    """Without auth, a state-changing request that is not `application/json`: what a
+    cross-site HTML form sends (api/security.py)."""
+
+    status = 415
+    code = "unsupported_media_type"
+    close_code = Close.UNSUPPORTED
 
 
 class InputOverflow(VibeTunnelError):

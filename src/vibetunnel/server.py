@@ -17,7 +17,9 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from vibetunnel.api.protocols import protocols
 from vibetunnel.config import Config
+from vibetunnel.protocol.messages import MAX_MESSAGE
 
 log = logging.getLogger("vibetunnel")
 
@@ -73,18 +75,26 @@ async def serve(
 ) -> None:
     """Serve `app` until SIGINT or SIGTERM."""
     sock = bind(config.host, config.port)
+    # uvicorn's own protocols, holding the connection limits (api/protocols.py).
+    http, ws = protocols(config.max_connections_per_address, config.header_timeout)
     uv_config = uvicorn.Config(
         app,
-        http="httptools",
-        ws="websockets-sansio",
+        http=http,
+        ws=ws,
         lifespan="on",
         log_config=None,
         access_log=False,
         server_header=False,
         ws_per_message_deflate=False,
+        # Checked on each frame's header: a bigger message is refused (1009) before it is read.
+        ws_max_size=MAX_MESSAGE,
         timeout_graceful_shutdown=5,
         ssl_certfile=config.tls_cert,
         ssl_keyfile=config.tls_key,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on a machine shared with
+        # others, anyone could then pick the address the limits count. Only a named proxy.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=config.trusted_proxies or [],
     )
     server = _Server(uv_config, before_shutdown)
     on_listening(url_of(sock, config.tls_cert is not None))

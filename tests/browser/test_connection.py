@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 import signal
+from pathlib import Path
 from typing import Any
 
 from tests.browser.conftest import (
+    MS,
     create_session,
     expect,
     open_terminal,
@@ -80,3 +82,42 @@ def test_composed_text_reaches_the_program(server: RunningServer, page: Any) -> 
     page.keyboard.press("Enter")
     expected = "echo 你好 🎉 é".encode().hex()
     expect(terminal(page)).to_contain_text(expected)
+
+
+def test_a_big_paste_arrives_whole_in_messages_under_the_limit(
+    server: RunningServer, page: Any, tmp_path: Path
+) -> None:
+    # The server closes a message over 1 MiB (1009): the page cuts a paste into several.
+    sent: list[int] = []
+
+    def handler(route: Any) -> None:
+        upstream = route.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            sent.append(len(message.encode() if isinstance(message, str) else message))
+            upstream.send(message)
+
+        route.on_message(to_server)
+
+    page.route_web_socket(SOCKET, handler)
+    unit = "abcdefghij-é-🚀-"  # one- to four-byte characters, a surrogate pair in UTF-16
+    repeats = 200_000
+    pasted = (unit * repeats).encode()  # 3.8 MB
+    out = tmp_path / "pasted.txt"
+    with server.client() as api:
+        script = f"stty raw -echo; head -c {len(pasted)} > {out}; echo; echo pasted-whole"
+        session = create_session(api, args=["-c", script])
+    open_terminal(page, server, session["id"])
+    page.evaluate(
+        """([unit, repeats]) => {
+            const data = new DataTransfer();
+            data.setData("text/plain", unit.repeat(repeats));
+            const paste = new ClipboardEvent("paste", { clipboardData: data, bubbles: true });
+            document.querySelector(".xterm-helper-textarea").dispatchEvent(paste);
+        }""",
+        [unit, repeats],
+    )
+    expect(terminal(page)).to_contain_text("pasted-whole", timeout=30 * MS)
+    assert out.read_bytes() == pasted  # whole, in order
+    big = [n for n in sent if n > 1024]
+    assert len(big) >= 4 and max(big) <= 1024 * 1024, big

@@ -391,6 +391,28 @@ async def test_no_server_then_server_starts(tmp_path: Path, term: Terminal) -> N
     assert "hello-42" in cast and "got:now-shared" in cast
 
 
+async def test_a_screen_bigger_than_a_message_registers_whole(
+    tmp_path: Path, term: Terminal
+) -> None:
+    # 800 KB of escape sequences: JSON-escaped in one register message, 1.8 MB, past the
+    # server's 1 MiB per message. vt sends its screen as frames instead.
+    home = tmp_path / "home"
+    home.mkdir()
+    program = "import sys; sys.stdout.write('\\x1b[0m' * 200000 + 'END-OF-SCREEN\\n'); input()"
+    term.run(["--name", "styled", sys.executable, "-c", program], vt_env(home))
+    term.expect("END-OF-SCREEN")
+    srv = start_server(home, "--no-auth")
+    try:
+        s = session_named(srv, "styled")
+        t = await TermClient.connect(ws_url(srv, s["id"]))
+        await t.see("END-OF-SCREEN")
+        assert t.output.count("\x1b[0m") == 200000
+        term.type("\r")
+        assert term.wait() == 0
+    finally:
+        srv.stop()
+
+
 async def test_server_restart_in_the_middle(server: RunningServer, term: Terminal) -> None:
     shared_server = server
     term.run(["--name", "survivor", "sh", "-c", ECHO], vt_env(shared_server.home))

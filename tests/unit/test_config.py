@@ -23,6 +23,9 @@ def test_serve_defaults_are_configs_defaults() -> None:
     assert args.idle_timeout == config.ws_idle_timeout
     assert (not args.no_auth, not args.no_record) == (config.auth, config.record)
     assert args.record_input == config.record_input
+    assert args.trusted_proxy == config.trusted_proxies == []
+    assert args.header_timeout == config.header_timeout == 10
+    assert args.max_connections_per_address == config.max_connections_per_address
 
 
 def test_home_and_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,8 +1,9 @@
 """Who may do what: bearer tokens and their scope, rate limits, Host and Origin checks.
 
 The edge middleware calls `gate` first: it reads the token once (its subject keys the rate
-limit) and leaves the result in the request state, where `require` (HTTP routes) and
-`authorize_ws` (WebSockets) find it.
+limit), refuses a request for a protected path that has no valid token before its body is
+read, and leaves the result in the request state, where `require` (HTTP routes: the token's
+scope) and `authorize_ws` (WebSockets) find it.
 """
 
 from __future__ import annotations
@@ -16,15 +17,51 @@ from starlette.datastructures import Headers
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
+from vibetunnel.api.peers import peer_key
 from vibetunnel.auth import FAILED_LOGINS_PER_MINUTE, Claims, RateLimiter, TokenService
 from vibetunnel.auth.tokens import scope_allows
 from vibetunnel.config import Config
-from vibetunnel.errors import AuthError, Forbidden, TooManyRequests, VibeTunnelError
+from vibetunnel.errors import (
+    AuthError,
+    Forbidden,
+    TooManyRequests,
+    UnsupportedMediaType,
+    VibeTunnelError,
+)
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SCOPED_PARAMS = ("session_id", "recording_id")
-# Routes that answer without a token.
-OPEN_PATHS = ("/api/health", "/api/auth/")
+SHARE_ROUTES = frozenset(
+    {
+        ("GET", "/api/sessions/{session_id}"),
+        ("POST", "/api/sessions/{session_id}/input"),
+        ("POST", "/api/sessions/{session_id}/resize"),
+        ("GET", "/api/recordings/{recording_id}"),
+    }
+)
+"""What a share token (`sessionId`) may do over HTTP, besides opening its WebSocket: read,
+type into and resize its session, fetch its recording. A list of what is allowed, so a
+route added later is closed to share links until it is added here."""
+OPEN_PATHS = ("/api/health", "/api/openapi.json")
+OPEN_PREFIXES = ("/api/auth/",)
+"""Under /api, what answers without a token. Pages and assets (outside /api) need none."""
+
+
+FORM_METHODS = ("POST", "PUT", "PATCH")
+"""Methods that carry a state-changing body. A cross-site page can send POST (an HTML form,
+or fetch in no-cors mode) but never PUT, PATCH or DELETE without a CORS preflight, which
+this server never grants; PUT and PATCH are here in case a route ever takes them."""
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether a Content-Type is JSON (`application/json`, parameters allowed): a type no
+    cross-site form or no-cors fetch can send."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
+
+
+def needs_token(path: str) -> bool:
+    """Whether `path` is refused without a valid token (when auth is on)."""
+    return path.startswith("/api/") and not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES))
 
 
 def is_loopback(host: str) -> bool:
@@ -37,9 +74,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def client_key(scope: Scope) -> str:
+    """The client of a request as the limits count it: its address (uvicorn put the one a
+    `--trusted-proxy` forwarded in `client`), every loopback address one client."""
+    client = scope.get("client")
+    return peer_key(client[0] if client else None)
+
+
 def host_name(value: str) -> str:
-    """The host part of a Host header (`[::1]:4020` -> `::1`)."""
-    return urlsplit("//" + value).hostname or ""
+    """The host part of a Host header (`[::1]:4020` -> `::1`); "" when it has none."""
+    try:
+        return urlsplit("//" + value).hostname or ""
+    except ValueError:  # an unclosed "[": no host at all
+        return ""
 
 
 def bearer_token(headers: Headers, query: bytes) -> str | None:
@@ -49,6 +96,13 @@ def bearer_token(headers: Headers, query: bytes) -> str | None:
         return auth[7:].strip() or None
     values = parse_qs(query.decode("latin-1")).get("token")
     return values[0] if values else None
+
+
+def _netloc(url: str) -> str | None:
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # not a URL: matches no Host
+        return None
 
 
 class Security:
@@ -66,8 +120,7 @@ class Security:
     def gate(self, scope: Scope, headers: Headers) -> tuple[VibeTunnelError | None, dict[str, str]]:
         state: dict[str, Any] = scope["state"]
         claims = self._read_token(state, headers, scope.get("query_string", b""))
-        client = scope.get("client")
-        key = f"sub:{claims.sub}" if claims else f"addr:{client[0] if client else '-'}"
+        key = f"sub:{claims.sub}" if claims else f"addr:{client_key(scope)}"
         if scope["path"].startswith("/api/"):
             allowed, rate = self.limiter.hit(key)
         else:  # pages and assets: shown the budget, not charged for it
@@ -76,11 +129,27 @@ class Security:
         if self.guard_host and not is_loopback(host_name(headers.get("host", ""))):
             # Without auth, only loopback names: a DNS-rebinding page gets nothing.
             refusal = Forbidden("this server only answers to localhost (it runs without auth)")
+        elif (
+            not self.auth
+            and scope["type"] == "http"
+            and scope["method"] in FORM_METHODS
+            and scope["path"].startswith("/api/")
+            and not is_json(headers.get("content-type"))
+        ):
+            # Without a token to check, JSON is what keeps a cross-site form from starting a
+            # shell, even one with an empty body.
+            refusal = UnsupportedMediaType(
+                "send JSON with Content-Type: application/json (this server runs without auth)"
+            )
         elif not allowed:
             refusal = TooManyRequests(
                 f"rate limit of {rate.limit} requests a minute reached",
                 retry_after=rate.retry_after(),
             )
+        elif self.tokens is not None and claims is None and needs_token(scope["path"]):
+            # Here, before the app reads a byte of the body: a client without a valid token
+            # costs the server its socket and no more.
+            refusal = state["auth_error"]
         return refusal, rate.headers()
 
     def _read_token(self, state: dict[str, Any], headers: Headers, query: bytes) -> Claims | None:
@@ -117,6 +186,10 @@ class Security:
             )
             if target is None or not scope_allows(claims, target):
                 raise Forbidden("this token opens one session only")
+            method = "GET" if request.method == "HEAD" else request.method
+            route = getattr(request.scope.get("route"), "path", None)
+            if (method, route) not in SHARE_ROUTES:
+                raise Forbidden("a share link may watch, type and resize, not this")
         return claims
 
     # -- WebSockets -------------------------------------------------------------------------
@@ -124,7 +197,7 @@ class Security:
     def check_origin(self, ws: WebSocket) -> None:
         """Browsers send Origin; one that is not this server's is a cross-site page."""
         origin = ws.headers.get("origin")
-        if origin and urlsplit(origin).netloc != ws.headers.get("host"):
+        if origin and _netloc(origin) != ws.headers.get("host"):
             raise Forbidden("cross-origin WebSocket refused")
 
     async def authorize_ws(self, ws: WebSocket, session_id: str | None) -> bool:

@@ -12,6 +12,7 @@ from .secret import SecretError, load_or_create_secret
 from .tokens import (
     ACCESS_TOKEN_TTL,
     LOGIN_TOKEN_TTL,
+    MAX_TOKEN_TTL,
     Claims,
     TokenService,
     parse_duration,
@@ -22,6 +23,7 @@ __all__ = [
     "ACCESS_TOKEN_TTL",
     "FAILED_LOGINS_PER_MINUTE",
     "LOGIN_TOKEN_TTL",
+    "MAX_TOKEN_TTL",
     "REFRESH_TOKEN_TTL",
     "Claims",
     "RateLimiter",

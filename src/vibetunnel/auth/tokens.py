@@ -30,7 +30,13 @@ ACCESS_TOKEN_TTL = 15 * 60.0
 """Seconds an access token from login or refresh lives."""
 LOGIN_TOKEN_TTL = 5 * 60.0
 """Seconds the one-time login token of the start-up URL lives."""
+MAX_TOKEN_TTL = 30 * 86400.0
+"""The longest an access token may live (`vibetunnel token --ttl`, share links included): a
+leaked token is good for this long at most, whatever its `exp` says."""
 KINDS = ("access", "login")
+LONGEST = {"access": MAX_TOKEN_TTL, "login": LOGIN_TOKEN_TTL}
+"""The longest lifetime (exp - iat) this server issues, per kind: anything longer was not
+made by it, or not on purpose (a token valid until 9999), and is refused."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ class TokenService:
             raise ValueError("ttl must be positive")
         if kind not in KINDS:
             raise ValueError(f"unknown token kind {kind!r}")
+        if ttl > LONGEST[kind]:
+            raise ValueError(f"a {kind} token lives at most {_days(LONGEST[kind])}")
         if session_id is not None and not session_id:
             raise ValueError("session_id must not be empty")
         iat = int(self._clock())
@@ -103,7 +111,8 @@ class TokenService:
 
         Refused: a malformed token, a bad signature, any algorithm but HS256 (`none` included),
         a missing or mistyped claim, an expired token, one issued (or valid from) in the future
-        beyond the leeway, and a token of another kind.
+        beyond the leeway, a token of another kind, and one whose lifetime (exp - iat) is
+        longer than this server issues for its kind.
         """
         payload = self._decode(token)
         sub = payload.get("sub")
@@ -133,6 +142,8 @@ class TokenService:
             raise AuthError("token not valid yet")
         if actual != kind:
             raise AuthError(f"wrong token kind: {actual} (expected {kind})")
+        if exp - iat > LONGEST[actual]:
+            raise AuthError(f"token lifetime longer than {_days(LONGEST[actual])}")
         if actual == "login" and not jti:
             raise AuthError("login token has no jti claim")
         return Claims(
@@ -198,6 +209,10 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"invalid duration {text!r}: must be more than zero")
     return seconds
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g} days" if seconds >= 86400 else f"{seconds / 60:g} minutes"
 
 
 def _numeric(payload: dict[str, Any], name: str) -> float:

@@ -11,6 +11,7 @@ import sys
 
 import uvloop
 
+from vibetunnel.api.peers import proxy_networks
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
 from vibetunnel.cli import reach
@@ -65,6 +66,29 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="close WebSockets silent this long (default %(default)g)",
     )
     reach.configure(parser)
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="a reverse proxy (address or network) whose X-Forwarded-For names the client; "
+        "repeat for several. From anyone else forwarded headers are ignored",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=Config.header_timeout,
+        metavar="SECONDS",
+        help="close connections whose request headers take longer (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=Config.max_connections_per_address,
+        metavar="N",
+        help="open connections per client address; all of loopback is one (default "
+        "%(default)s). Behind a proxy it counts the proxy's: raise it",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -82,6 +106,17 @@ def run(args: argparse.Namespace) -> int:
     except (reach.ReachError, OSError, ValueError) as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 2
+    try:
+        proxies = proxy_networks(args.trusted_proxy)
+    except ValueError as exc:
+        print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 2
+    if not args.header_timeout > 0 or args.max_connections_per_address < 1:
+        print(
+            "vibetunnel: --header-timeout must be above 0, --max-connections-per-address 1 or more",
+            file=sys.stderr,
+        )
+        return 2
     config = Config(
         home=home,
         tls_cert=tls[0] if tls else None,
@@ -95,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
         max_sessions=args.max_sessions,
         keep_recordings_days=args.keep_recordings,
         ws_idle_timeout=args.idle_timeout,
+        trusted_proxies=proxies,
+        header_timeout=args.header_timeout,
+        max_connections_per_address=args.max_connections_per_address,
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError

@@ -12,7 +12,7 @@ import sys
 import uuid
 
 from ..auth.secret import SecretError, load_or_create_secret
-from ..auth.tokens import TokenService, parse_duration
+from ..auth.tokens import MAX_TOKEN_TTL, TokenService, parse_duration
 from ..auth.user import user_name
 from ..config import home_dir
 from .local import LocalError, get, server_url
@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--ttl",
         metavar="DURATION",
         default=DEFAULT_TTL,
-        help=f"lifetime: 90s, 15m, 12h, 7d or seconds (default {DEFAULT_TTL})",
+        help=f"lifetime: 90s, 15m, 12h, 7d or seconds, at most 30d (default {DEFAULT_TTL})",
     )
     parser.add_argument(
         "--read-only",
@@ -52,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
         ttl = parse_duration(args.ttl)
     except ValueError as e:
         return _fail(f"--ttl: {e}")
+    if ttl > MAX_TOKEN_TTL:
+        # The server refuses longer-lived tokens: a leaked one must not work for years.
+        return _fail(f"--ttl: at most {MAX_TOKEN_TTL / 86400:g} days ({MAX_TOKEN_TTL:g}s)")
     session_id: str | None = None
     if args.session is not None:
         try:

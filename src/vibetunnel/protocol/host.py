@@ -4,7 +4,9 @@
 
     vt -> server   text   {"type":"register","id","name","command","args","cwd","cols","rows",
                            "pid","createdAt","screen"}                       (first, once)
-                   binary one frame of protocol/frames.py: whole UTF-8 output
+                   binary one frame of protocol/frames.py: whole UTF-8 output (vt sends its
+                          screen this way, right after an empty "screen": one message is
+                          at most 1 MiB, and a screen JSON-escaped can be more)
                    text   {"type":"resize","cols","rows"}   the PTY's size changed
                    text   {"type":"exit","code"}            (last; the server closes 1000)
     server -> vt   text   {"type":"input","data"}           typed by a browser client

@@ -11,6 +11,10 @@ from vibetunnel.protocol.values import is_int
 
 MIN_SIZE = 1
 MAX_SIZE = 1000
+MAX_MESSAGE = 1024 * 1024
+"""Bytes of one WebSocket message from a client, at most (more is closed with 1009 by the
+WebSocket layer, before the message is read). The web app cuts a bigger paste into several
+input messages; vt sends its screen as frames of 64 KiB."""
 
 
 @dataclass(frozen=True, slots=True)

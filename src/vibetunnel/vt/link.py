@@ -4,13 +4,15 @@ The server says where it listens in `<home>/server.json` ({"url", "pid"}). No fi
 pid or a refused connection all mean "no server": the link then tries again every `retry`
 seconds, forever, in the background. Only the very first failure is reported (one line);
 later reconnections are silent. Output produced while unlinked is not lost: it is in the
-screen snapshot of the next register message, and in the recording vt writes itself.
+screen snapshot sent at the next registration (as output frames right after the register
+message), and in the recording vt writes itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -231,9 +233,13 @@ class Link:
         register = self._register()
         self._pending.clear()
         self._texts.clear()
+        # The screen follows as output frames, which the server takes as it takes the screen
+        # of the register message: escape sequences, JSON-escaped, could take one message
+        # past the server's 1 MiB limit.
+        self._pending += register.screen.encode("utf-8")
         self.connected = True
         self.registrations += 1
-        await ws.send(register.encode())
+        await ws.send(dataclasses.replace(register, screen="").encode())
         _, task = await race(self._send(ws), self._receive(ws))
         exc = None if task.cancelled() else task.exception()
         if isinstance(exc, ProtocolError):

@@ -106,6 +106,7 @@ def test_token_default_sub_without_a_user_name(
     [
         (["--ttl", "soon"], "--ttl: invalid duration"),
         (["--ttl", "0"], "--ttl: invalid duration"),
+        (["--ttl", "31d"], "--ttl: at most 30 days"),
         (["--session", "not-a-uuid"], "is not a session id"),
         (["--sub", ""], "--sub must not be empty"),
     ],

@@ -15,6 +15,7 @@ from tests.clock import FakeClock
 from vibetunnel.auth.tokens import (
     ACCESS_TOKEN_TTL,
     LOGIN_TOKEN_TTL,
+    MAX_TOKEN_TTL,
     Claims,
     TokenService,
     parse_duration,
@@ -99,6 +100,40 @@ def test_tiny_ttl_still_lives_one_second(service: TokenService) -> None:
 def test_default_ttls() -> None:
     assert ACCESS_TOKEN_TTL == 15 * 60
     assert LOGIN_TOKEN_TTL == 5 * 60
+
+
+def test_the_longest_lifetime_is_issued_and_accepted(service: TokenService) -> None:
+    assert MAX_TOKEN_TTL == 30 * 86400
+    claims = service.verify(service.issue("alice", MAX_TOKEN_TTL))
+    assert claims.exp - claims.iat == MAX_TOKEN_TTL
+    with pytest.raises(ValueError, match="30 days"):
+        service.issue("alice", MAX_TOKEN_TTL + 1)
+    with pytest.raises(ValueError, match="login"):
+        service.issue("alice", LOGIN_TOKEN_TTL + 1, kind="login")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"sub": "alice", "iat": T0, "exp": 253402300799},  # 9999-12-31
+        {"sub": "alice", "iat": T0, "exp": T0 + MAX_TOKEN_TTL + 1},
+        {"sub": "alice", "iat": T0 - 400 * 86400, "exp": T0 + 60},  # "issued" long ago
+        {"sub": "alice", "iat": -(2**53), "exp": T0 + 60},
+    ],
+)
+def test_a_lifetime_longer_than_the_server_issues_is_refused(
+    service: TokenService, payload: dict[str, Any]
+) -> None:
+    with pytest.raises(AuthError, match="lifetime"):
+        service.verify(signed(payload))
+
+
+def test_a_login_token_lives_five_minutes_at_most(service: TokenService) -> None:
+    payload = {"sub": "a", "iat": T0, "exp": T0 + LOGIN_TOKEN_TTL, "kind": "login", "jti": "j"}
+    assert service.verify(signed(payload), kind="login").jti == "j"
+    payload["exp"] = T0 + LOGIN_TOKEN_TTL + 1
+    with pytest.raises(AuthError, match="lifetime"):
+        service.verify(signed(payload), kind="login")
 
 
 def test_token_from_another_tool_with_the_same_secret(service: TokenService) -> None:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StrictStr
 
 from vibetunnel.api.models import Body, errors
-from vibetunnel.api.security import Security
+from vibetunnel.api.security import Security, client_key
 from vibetunnel.auth import (
     ACCESS_TOKEN_TTL,
     REFRESH_TOKEN_TTL,
@@ -106,7 +106,7 @@ async def auth_config(request: Request) -> dict[str, Any]:
 async def login(request: Request, response: Response, body: LoginBody) -> dict[str, Any]:
     """Password sign-in; at most 10 failures a minute per address."""
     security, tokens, refresh = _parts(request)
-    address = request.client.host if request.client else "-"
+    address = client_key(request.scope)
     ok, rate = security.failed_logins.peek(address)
     if not ok:
         raise TooManyRequests("too many failed logins; wait a minute", rate.retry_after())

@@ -1,0 +1,136 @@
+"""peer_key: one key per client, whatever way its address is written."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from vibetunnel.api.peers import LOOPBACK, ConnectionGuard, peer_key, proxy_networks
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.2", "127.255.0.9", "::1", "::ffff:127.0.0.5"]
+)
+def test_every_loopback_address_is_one_client(host: str) -> None:
+    assert peer_key(host) == LOOPBACK
+
+
+def test_ipv4_is_its_address_and_ipv4_mapped_ipv6_is_the_same_client() -> None:
+    assert peer_key("198.51.100.7") == "198.51.100.7"
+    assert peer_key("::ffff:198.51.100.7") == "198.51.100.7"
+    assert peer_key("198.51.100.8") != peer_key("198.51.100.7")
+
+
+def test_ipv6_is_its_64_block() -> None:
+    a = peer_key("2001:db8:1:2:aaaa::1")
+    assert a == "2001:db8:1:2::/64"
+    assert peer_key("2001:db8:1:2:ffff:ffff:ffff:fffe") == a
+    assert peer_key("2001:0db8:0001:0002::0001") == a  # another spelling, the same client
+    assert peer_key("2001:db8:1:3::1") != a
+
+
+def test_not_an_address() -> None:
+    assert peer_key(None) == peer_key("") == "-"
+    assert peer_key("x" * 500) == "x" * 64
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert proxy_networks(["10.0.0.1", " 10.1.2.3/8", "::1"]) == [
+        "10.0.0.1/32",
+        "10.0.0.0/8",
+        "::1/128",
+    ]
+    with pytest.raises(ValueError, match="proxy.example"):
+        proxy_networks(["proxy.example"])
+    with pytest.raises(ValueError):
+        proxy_networks(["*"])
+
+
+# -- ConnectionGuard -----------------------------------------------------------------------------
+
+
+def test_a_client_gets_its_cap_and_others_their_own() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(2)
+    for conn in ("a1", "a2"):
+        assert guard.admit(conn, "a") == (True, None)
+        guard.busy(conn)
+    assert guard.admit("a3", "a") == (False, None)  # all busy: refused
+    assert guard.count("a") == 2
+    assert guard.admit("b1", "b") == (True, None)  # another client is not affected
+
+
+def test_the_longest_waiting_connection_makes_room() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(3)
+    for conn in ("slow1", "slow2", "real"):
+        guard.admit(conn, "a")
+    guard.busy("real")
+    assert guard.admit("new1", "a") == (True, "slow1")
+    assert guard.admit("new2", "a") == (True, "slow2")
+    assert guard.admit("new3", "a") == (True, "new1")  # "real" is busy: never evicted
+    assert guard.count("a") == 3
+
+
+def test_waiting_again_goes_to_the_back_of_the_line() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(2)
+    guard.admit("old", "a")
+    guard.admit("young", "a")
+    guard.busy("old")
+    guard.waiting("old")  # answered, now idle between requests: it waits anew
+    assert guard.admit("new", "a") == (True, "young")
+
+
+def test_leave_frees_a_slot_once() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(1)
+    guard.admit("a1", "a")
+    guard.busy("a1")
+    guard.leave("a1")
+    guard.leave("a1")  # closed twice (evicted, then its socket reports it): counted once
+    guard.leave("stranger")
+    guard.busy("stranger")
+    guard.waiting("stranger")
+    assert guard.count("a") == 0
+    assert guard.admit("a2", "a") == (True, None)
+    with pytest.raises(ValueError):
+        ConnectionGuard(0)
+
+
+Step = tuple[str, int, int]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["admit", "busy", "waiting", "leave"]),
+            st.integers(0, 11),  # which connection
+            st.integers(0, 2),  # which client
+        ),
+        max_size=80,
+    )
+)
+def test_counts_stay_true_and_under_the_cap(steps: list[Step]) -> None:
+    guard: ConnectionGuard[int] = ConnectionGuard(3)
+    open_: dict[int, str] = {}  # what the guard should hold
+    busy: set[int] = set()
+    for action, conn, client_no in steps:
+        client = f"c{client_no}"
+        if action == "admit" and conn not in open_:
+            admitted, evicted = guard.admit(conn, client)
+            if evicted is not None:
+                assert open_.pop(evicted) == client and evicted not in busy
+            if admitted:
+                open_[conn] = client
+            else:
+                assert all(c in busy for c, k in open_.items() if k == client)
+        elif action == "busy" and conn in open_:
+            guard.busy(conn)
+            busy.add(conn)
+        elif action == "waiting" and conn in open_:
+            guard.waiting(conn)
+            busy.discard(conn)
+        elif action == "leave":
+            guard.leave(conn)
+            open_.pop(conn, None)
+            busy.discard(conn)
+        for k in ("c0", "c1", "c2"):
+            assert guard.count(k) == sum(1 for v in open_.values() if v == k) <= 3
