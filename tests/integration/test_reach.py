@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import UNIT, start_server, wait_until
+from tests.integration.test_vt import Terminal, vt_env
 from vibetunnel.network import fingerprint, lan_addresses
 
 
@@ -87,4 +88,35 @@ def test_insecure_http_beyond_loopback_when_asked(tmp_path: Path) -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{srv.port}", timeout=10 * UNIT) as c:
             assert c.get("/api/health").status_code == 200
     finally:
+        srv.stop()
+
+
+def test_vt_links_to_an_https_server_trusting_its_certificate(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    srv = start_server(home, "--host", "0.0.0.0", "--tls", "self-signed", "--no-auth")
+    term = Terminal()
+    try:
+        term.run(["--name", "over-tls", "sh", "-c", "echo ready; exec cat"], vt_env(home))
+        term.expect("ready")
+        cert = home / "tls" / "cert.pem"
+        with httpx.Client(
+            base_url=f"https://127.0.0.1:{srv.port}", verify=pinned(cert), timeout=10 * UNIT
+        ) as c:
+            wait_until(
+                lambda: any(s["name"] == "over-tls" for s in c.get("/api/sessions").json()),
+                what="the vt session registered over HTTPS",
+            )
+        listed = subprocess.run(
+            [sys.executable, "-m", "vibetunnel.cli.vt", "--list"],
+            env=vt_env(home),
+            capture_output=True,
+            text=True,
+            timeout=30 * UNIT,
+            check=False,
+        )
+        assert listed.returncode == 0 and "over-tls" in listed.stdout, listed.stderr
+        term.type("\x04")
+        term.wait()
+    finally:
+        term.close()
         srv.stop()
