@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
-import { askServer, closeOutcome } from "../src/connection";
+import { askServer, closeOutcome, retryCap, SOCKET_RETRY_CAP_MS } from "../src/connection";
 import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
 import { ApiError } from "../src/http";
@@ -99,10 +99,29 @@ test("backoff doubles from 0.5 s to at most 10 s, less up to 20 % of jitter", ()
     const delay = backoffDelay(n % 8);
     assert.ok(delay <= BACKOFF_MAX_MS && delay >= 0.8 * Math.min(BACKOFF_MAX_MS, 500 * 2 ** (n % 8)));
   }
-  const backoff = new Backoff(none);
+  const backoff = new Backoff(BACKOFF_MAX_MS, none);
   assert.deepEqual([backoff.next(), backoff.next(), backoff.attempts], [500, 1000, 2]);
   backoff.reset();
   assert.deepEqual([backoff.next(), backoff.attempts], [500, 1]);
+});
+
+test("a capped backoff never waits longer than its cap, jitter below it", () => {
+  const none = (): number => 0;
+  assert.deepEqual(
+    [0, 1, 2, 3, 50].map((n) => backoffDelay(n, none, SOCKET_RETRY_CAP_MS)),
+    [500, 1000, 1000, 1000, 1000],
+  );
+  assert.equal(backoffDelay(5, () => 1, SOCKET_RETRY_CAP_MS), 800);
+  const backoff = new Backoff(SOCKET_RETRY_CAP_MS);
+  for (let n = 0; n < 50; n++) {
+    const delay = backoff.next();
+    assert.ok(delay <= SOCKET_RETRY_CAP_MS && delay >= 0.4 * SOCKET_RETRY_CAP_MS, String(delay));
+  }
+  // One loop, a longer cap for one retry: a rate limit or server fault waits longer.
+  assert.equal(new Backoff(SOCKET_RETRY_CAP_MS, none).next(), 500);
+  const loop = new Backoff(SOCKET_RETRY_CAP_MS, none);
+  assert.deepEqual([loop.next(), loop.next(), loop.next(), loop.next(retryCap(1011))], [500, 1000, 1000, 4000]);
+  assert.deepEqual([1006, 1001, 1011].map(retryCap), [SOCKET_RETRY_CAP_MS, SOCKET_RETRY_CAP_MS, BACKOFF_MAX_MS]);
 });
 
 test("server JSON is checked before use", () => {
