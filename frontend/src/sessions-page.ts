@@ -292,7 +292,8 @@ function newSessionForm(ctx: AppContext, showError: (message: string) => void): 
       .createSession(body)
       .then((session) => {
         showError("");
-        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`);
+        // Made for this window: its terminal page fits it at once (and only this once).
+        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`, false, { fit: true });
       })
       .catch((e: unknown) => {
         if (!(e instanceof ApiError && e.status === 401)) showError(e instanceof Error ? e.message : String(e));

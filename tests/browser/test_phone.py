@@ -22,6 +22,8 @@ PHONE = {
     "has_touch": True,
 }
 KEYS = ["Esc", "Tab", "Ctrl", "Up", "Down", "Left", "Right", "Ctrl-C"]
+MORE_KEYS = ["Page Up", "Page Down", "Home", "End"]
+SYMBOLS = {"Vertical bar": "|", "Slash": "/", "Tilde": "~", "Hyphen": "-", "Underscore": "_"}
 
 
 def no_horizontal_scroll(page: Any) -> bool:
@@ -38,7 +40,7 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
         session = create_session(api, name="phone")
     open_terminal(page, server, session["id"])
     assert no_horizontal_scroll(page)
-    for name in KEYS:
+    for name in [*KEYS, *MORE_KEYS, *SYMBOLS]:
         button = page.get_by_role("button", name=name, exact=True)
         expect(button).to_be_visible()
         expect(button).to_be_in_viewport()
@@ -74,8 +76,30 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     page.keyboard.type("w")
     page.keyboard.press("Enter")
     expect(terminal(page)).to_contain_text("wide-25")
+
+    # The symbols phone keyboards hide, and Home/End in the line editor.
+    page.keyboard.type("echo x'")
+    for name in SYMBOLS:
+        page.get_by_role("button", name=name, exact=True).tap()
+    page.keyboard.type("'y | rev")
+    page.keyboard.press("Enter")
+    expect(terminal(page)).to_contain_text("y_-~/|x")  # reversed: not the typed line
+    page.keyboard.type("cho home-$((6*6))")
+    page.get_by_role("button", name="Home", exact=True).tap()
+    page.keyboard.type("e")
+    page.get_by_role("button", name="End", exact=True).tap()
+    page.keyboard.type("-end")
+    page.keyboard.press("Enter")
+    expect(terminal(page)).to_contain_text("home-36-end")
     assert no_horizontal_scroll(page)
     screenshot(page, "phone")
+
+
+def test_keys_bar_is_for_touch_screens_only(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])  # a desktop page: mouse and keyboard
+    expect(page.get_by_role("toolbar", name="Terminal keys")).to_be_hidden()
 
 
 def test_phone_session_list_fits(server: RunningServer, new_page: Callable[..., Any]) -> None:

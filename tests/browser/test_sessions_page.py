@@ -79,7 +79,8 @@ def test_window_resize_resizes_the_pty(server: RunningServer, page: Any) -> None
             size: tuple[int, int] = (s["cols"], s["rows"])
             return size if wanted(size) else None
 
-        # The page fits the terminal to the window and tells the server right after connecting.
+        # Typing makes this the tab that sets the size: it fits the session to its window.
+        page.keyboard.type(" ")
         first = wait_until(lambda: size_if(lambda s: s != (80, 24)), 5 * UNIT, "the first resize")
         assert first is not None
         page.set_viewport_size({"width": 700, "height": 500})
@@ -92,6 +93,7 @@ def test_window_resize_resizes_the_pty(server: RunningServer, page: Any) -> None
         )
         assert second is not None
 
+    page.keyboard.press("Backspace")
     type_line(page, "stty size")
     expect(terminal(page)).to_contain_text(f"{second[1]} {second[0]}")
 
