@@ -7,9 +7,10 @@ import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
 import { ApiError } from "../src/http";
 import { arrowSequence, navigationSequence, SYMBOL_KEYS, withCtrl } from "../src/keys";
 import { FONT_MAX, FONT_MIN, parseFontSize, stepFontSize } from "../src/prefs";
+import { screenRatio } from "../src/recordings-page";
 import { matchCount } from "../src/search-bar";
 import { parseRoute } from "../src/router";
-import { newSessionBody } from "../src/sessions-page";
+import { clientsText, newSessionBody } from "../src/sessions-page";
 import { MIN_WATCH_FONT, sameSize, SizePolicy, watchFontSize } from "../src/size-policy";
 import { copiedNote } from "../src/terminal-page";
 import { jwtClaims, tokensFromResponse } from "../src/token-store";
@@ -316,4 +317,13 @@ test("the words of the terminal page's tools", () => {
   assert.equal(matchCount("x", -1, 0), "No matches");
   assert.equal(matchCount("x", 2, 7), "3 of 7");
   assert.equal(matchCount("x", -1, 1000), "1000+ matches");
+  assert.equal(clientsText(0), "none");
+  assert.equal(clientsText(3), "3");
+});
+
+test("a recording's player is as tall as its terminal's shape", () => {
+  assert.ok(Math.abs(screenRatio("80x24") - (24 * 1.333) / (80 * 0.6)) < 1e-9);
+  assert.ok(screenRatio("200x50") < screenRatio("80x24"));
+  assert.equal(screenRatio(null), screenRatio("80x24"));
+  assert.equal(screenRatio("0x0"), screenRatio("80x24"));
 });

@@ -50,7 +50,14 @@ def test_create_from_form_type_and_kill(server: RunningServer, page: Any) -> Non
     expect(exited.get_by_role("button", name="Delete")).to_be_visible()
     screenshot(page, "sessions")
 
+    # Kill asks first; Cancel keeps the session.
     card.get_by_role("button", name="Kill").click()
+    expect(card.get_by_role("group", name="Confirm kill")).to_be_visible()
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.get_by_role("button", name="Kill")).to_be_focused()
+    expect(card).to_contain_text("running")
+    card.get_by_role("button", name="Kill").click()
+    card.get_by_role("button", name="Yes, kill it").click()
     expect(card).to_have_count(0)
     with server.client() as api:
         assert api.get(f"/api/sessions/{session_id}").status_code == 404
