@@ -6,7 +6,6 @@
  */
 
 import { Backoff } from "./backoff";
-import { SOCKET_RETRY_CAP_MS } from "./connection";
 import { ApiError } from "./http";
 import { asSession, type Session } from "./types";
 
@@ -21,7 +20,9 @@ export class SessionFeed {
   private source: EventSource | null = null;
   private timer: number | undefined;
   private stopped = false;
-  private readonly retry = new Backoff(SOCKET_RETRY_CAP_MS);
+  // The default cap (10 s): a stream that keeps failing while GET works must not spend the
+  // rate limit; the page wakes the feed when its socket reconnects anyway.
+  private readonly retry = new Backoff();
   private readonly onVisibility = (): void => this.wake();
 
   constructor(
