@@ -123,6 +123,7 @@ def test_a_phone_watching_a_desktop_session_leaves_its_size_alone(
     expect(fit_button(phone)).to_have_attribute("aria-pressed", "true")
     expect(size_label(desktop)).to_have_text(f"{phone_size[0]}×{phone_size[1]}")
     expect(fit_button(desktop)).to_have_attribute("aria-pressed", "false")
+    screenshot(desktop, "desktop-watching")
     sent_by_desktop = len(desktop_resizes)
 
     # Fit on the desktop takes it back; the phone goes back to watching.

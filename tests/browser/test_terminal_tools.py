@@ -180,3 +180,34 @@ def test_full_screen(server: RunningServer, page: Any) -> None:
     button.click()
     expect(button).to_have_attribute("aria-pressed", "false")
     assert page.evaluate("document.fullscreenElement") is None
+
+
+def test_emoji_take_two_cells_as_programs_expect(server: RunningServer, page: Any) -> None:
+    # Unicode 11 widths (the unicode11 addon): an emoji is two cells wide, as wcwidth() says
+    # in the program; with xterm's default (Unicode 6) tables it took one and lines drifted.
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "printf '\\360\\237\\216\\211\\360\\237\\216\\211|END\\n'")  # two 🎉
+    expect(terminal(page)).to_contain_text("|END")
+    column: float = page.evaluate(
+        """() => {
+          const rows = document.querySelector('.xterm-rows');
+          const walker = document.createTreeWalker(rows, NodeFilter.SHOW_TEXT);
+          for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const at = node.textContent.indexOf('|END');
+            if (at < 0 || node.parentElement.closest('div').textContent.startsWith('#')) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + 1);
+            const row = node.parentElement.closest('div').getBoundingClientRect();
+            return (range.getBoundingClientRect().left - row.left);
+          }
+          return -1;
+        }"""
+    )
+    cell_width: float = page.evaluate(
+        "() => document.querySelector('.xterm-screen').getBoundingClientRect().width"
+        " / Number(document.querySelector('.term-size').textContent.split('×')[0])"
+    )
+    assert abs(column / cell_width - 4) < 0.5, (column, cell_width)
