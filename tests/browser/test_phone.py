@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -51,8 +52,10 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     expect(page.locator(".xterm-helper-textarea")).to_be_focused()
 
     # Ctrl-C interrupts a running program: the next command runs at once.
+    interrupts = page.locator(".xterm-rows > div", has_text=re.compile(r"^\^C\s*$"))
     type_line(page, "sleep 100")
     page.get_by_role("button", name="Ctrl-C", exact=True).tap()
+    expect(interrupts).to_have_count(1)  # the shell is back: what comes next is a new line
     type_line(page, "echo done-$((2+3))")
     expect(terminal(page)).to_contain_text("done-5")
 
@@ -63,11 +66,13 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     expect(ctrl).to_have_attribute("aria-pressed", "true")
     page.keyboard.type("c")
     expect(ctrl).to_have_attribute("aria-pressed", "false")
+    expect(interrupts).to_have_count(2)
     type_line(page, "echo again-$((3+4))")
     expect(terminal(page)).to_contain_text("again-7")
 
     # Arrows reach the shell's line editor (bash, for readline): Left moves the cursor back.
     type_line(page, "exec bash --norc --noprofile")
+    expect(terminal(page)).to_contain_text(re.compile(r"bash-[\d.]+[#$]"))
     type_line(page, "echo ready-$((5*5))")
     expect(terminal(page)).to_contain_text("ready-25")
     page.keyboard.type("echo ide-$((5*5))")
