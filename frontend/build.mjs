@@ -3,10 +3,11 @@
 //   node build.mjs            minified production build
 //   node build.mjs --dev      readable output with inline source maps
 //
-// Output: web/index.html, web/assets/app.js (+ lazily loaded chunks), web/assets/app.css.
+// Output: web/index.html, web/assets/app.js (+ lazily loaded chunks), web/assets/app.css,
+// web/assets/favicon.svg.
 // Type checking is a separate step (`tsc --noEmit`), run first by `npm run build`.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
@@ -39,6 +40,9 @@ const result = await esbuild.build({
   logLevel: "warning",
   define: { "process.env.NODE_ENV": JSON.stringify(dev ? "development" : "production") },
 });
+
+// Files served as they are.
+await copyFile(join(here, "favicon.svg"), join(assetsDir, "favicon.svg"));
 
 // Cache-bust the two fixed names: index.html is always fetched fresh, assets may be cached.
 const hash = createHash("sha256");

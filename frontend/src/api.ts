@@ -86,6 +86,12 @@ export class Api {
     return `/api/sessions/events${token ? `?token=${encodeURIComponent(token)}` : ""}`;
   }
 
+  /** One session, live (server-sent events); a share token may follow its own session. */
+  async sessionEventsUrl(id: string): Promise<string> {
+    const token = await this.auth.accessToken();
+    return `/api/sessions/${encodeURIComponent(id)}/events${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+  }
+
   /** The WebSocket URL of a session, on ws: or wss: to match the page. */
   async socketUrl(id: string): Promise<string> {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";

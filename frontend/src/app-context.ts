@@ -6,8 +6,8 @@ import type { Auth } from "./auth";
 export interface AppContext {
   api: Api;
   auth: Auth;
-  /** Go to a path inside the app without reloading the page. */
-  navigate(path: string, replace?: boolean): void;
+  /** Go to a path inside the app without reloading the page; `state` goes to history.state. */
+  navigate(path: string, replace?: boolean, state?: unknown): void;
 }
 
 /** A mounted page; `dispose` stops its timers and sockets. */

@@ -3,8 +3,8 @@
 import type { AppContext } from "./app-context";
 import { h } from "./dom";
 
-export function topBar(ctx: AppContext, current: "sessions" | "recordings"): HTMLElement {
-  const link = (href: string, label: string, page: typeof current): HTMLAnchorElement =>
+export function topBar(ctx: AppContext, current: "sessions" | "recordings" | null): HTMLElement {
+  const link = (href: string, label: string, page: "sessions" | "recordings"): HTMLAnchorElement =>
     h("a", { href, "aria-current": current === page ? "page" : undefined }, label);
   const signOut = ctx.auth.canSignOut
     ? h("button", { type: "button", class: "link-button", onclick: () => void ctx.auth.logout() }, "Sign out")

@@ -1,10 +1,11 @@
 /**
  * One terminal's WebSocket: frames in, JSON messages out, keep-alive pings, and the close-code
- * policy of docs/protocol.md (retry with backoff on 1001/1006/1011, stop on 1000/1003/1008).
+ * policy of docs/protocol.md (retry with backoff, at most 1 s apart, on 1001/1006/1011; stop on
+ * 1000/1003/1008).
  * No DOM here: the terminal page turns states into words.
  */
 
-import { Backoff } from "./backoff";
+import { Backoff, BACKOFF_MAX_MS } from "./backoff";
 import { decodeFrames, FrameError } from "./framing";
 import { ApiError, isRecord } from "./http";
 import type { ClientMessage, Session } from "./types";
@@ -31,6 +32,20 @@ export interface ConnectionHandlers {
 }
 
 export const PING_INTERVAL_MS = 30_000;
+/**
+ * The longest wait between two attempts to reach the session: a server that comes back is
+ * found within a second (each wait is 0.8 to 1 s of it, so dropped tabs do not come back at once).
+ */
+export const SOCKET_RETRY_CAP_MS = 1_000;
+
+/**
+ * The longest wait before retrying after a close with `code`. A 1011 (a fault in the server, a
+ * rate limit, a full input queue) backs off to 10 s: retrying every second would keep a rate
+ * limit hit. A server gone (1006) or stopping (1001) is tried again every second.
+ */
+export function retryCap(code: number): number {
+  return code === 1011 ? BACKOFF_MAX_MS : SOCKET_RETRY_CAP_MS;
+}
 
 /**
  * Bytes of data in one input message at most, counted as the server reads the message
@@ -111,7 +126,7 @@ export async function askServer(getSession: () => Promise<Session>, reason: stri
 
 export class TerminalConnection {
   private ws: WebSocket | null = null;
-  private readonly backoff = new Backoff();
+  private readonly backoff = new Backoff(SOCKET_RETRY_CAP_MS);
   private exitCode: number | null = null;
   private pingTimer: number | undefined;
   private retryTimer: number | undefined;
@@ -233,7 +248,7 @@ export class TerminalConnection {
   }
 
   private scheduleRetry(code: number): void {
-    const delayMs = this.backoff.next();
+    const delayMs = this.backoff.next(retryCap(code));
     this.handlers.onState({ kind: "reconnecting", attempt: this.backoff.attempts, delayMs, code });
     this.retryTimer = window.setTimeout(() => void this.connect(), delayMs);
   }

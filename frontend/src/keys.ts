@@ -1,6 +1,7 @@
 /**
- * The keys bar for phones, whose keyboards lack Esc, Tab, Ctrl and arrows. "Ctrl" is sticky:
- * it arms, and the next key (typed or tapped) is sent as its control character.
+ * The keys bar for phones, whose keyboards lack Esc, Tab, Ctrl, arrows, paging keys and hide
+ * `| / ~ - _` on other layers (the page hides the bar where there is a real keyboard). "Ctrl"
+ * is sticky: it arms, and the next key (typed or tapped) is sent as its control character.
  */
 
 import { h } from "./dom";
@@ -25,6 +26,29 @@ export function withCtrl(data: string): string {
 export function arrowSequence(direction: "A" | "B" | "C" | "D", applicationMode: boolean): string {
   return applicationMode ? `\x1bO${direction}` : `\x1b[${direction}`;
 }
+
+/** Page Up/Down, Home and End, as xterm sends them (Home and End follow the cursor-key mode). */
+export function navigationSequence(key: "PageUp" | "PageDown" | "Home" | "End", applicationMode: boolean): string {
+  switch (key) {
+    case "PageUp":
+      return "\x1b[5~";
+    case "PageDown":
+      return "\x1b[6~";
+    case "Home":
+      return applicationMode ? "\x1bOH" : "\x1b[H";
+    case "End":
+      return applicationMode ? "\x1bOF" : "\x1b[F";
+  }
+}
+
+/** Characters phone keyboards hide on a second or third layer, but shells use all the time. */
+export const SYMBOL_KEYS = [
+  ["|", "Vertical bar"],
+  ["/", "Slash"],
+  ["~", "Tilde"],
+  ["-", "Hyphen"],
+  ["_", "Underscore"],
+] as const;
 
 export interface KeysBarOptions {
   /** Send bytes to the session. */
@@ -58,20 +82,44 @@ export class KeysBar {
     };
     this.ctrlButton = key("Ctrl", () => this.setCtrl(!this.ctrlArmed), "Sticky Ctrl: the next key is sent with Ctrl");
     this.ctrlButton.setAttribute("aria-pressed", "false");
+    const nav = (label: string, name: "PageUp" | "PageDown" | "Home" | "End", text: string): HTMLButtonElement => {
+      const button = key("", () => this.input(navigationSequence(name, this.opts.applicationCursor())));
+      // Shown short ("PgUp"), named in words for screen readers.
+      if (text === label) button.textContent = text;
+      else button.append(h("span", { "aria-hidden": "true" }, text), h("span", { class: "visually-hidden" }, label));
+      return button;
+    };
     this.el = h(
       "div",
       { class: "keys-bar", role: "toolbar", "aria-label": "Terminal keys" },
-      key("Esc", () => this.input("\x1b")),
-      key("Tab", () => this.input("\t")),
-      this.ctrlButton,
-      arrow("Up", "A", "↑"),
-      arrow("Down", "B", "↓"),
-      arrow("Left", "D", "←"),
-      arrow("Right", "C", "→"),
-      key("Ctrl-C", () => {
-        this.setCtrl(false);
-        this.opts.send("\x03");
-      }, "Interrupt (Ctrl-C)"),
+      h(
+        "div",
+        { class: "keys-row" },
+        key("Esc", () => this.input("\x1b")),
+        key("Tab", () => this.input("\t")),
+        this.ctrlButton,
+        arrow("Up", "A", "↑"),
+        arrow("Down", "B", "↓"),
+        arrow("Left", "D", "←"),
+        arrow("Right", "C", "→"),
+        key("Ctrl-C", () => {
+          this.setCtrl(false);
+          this.opts.send("\x03");
+        }, "Interrupt (Ctrl-C)"),
+      ),
+      h(
+        "div",
+        { class: "keys-row" },
+        nav("Page Up", "PageUp", "PgUp"),
+        nav("Page Down", "PageDown", "PgDn"),
+        nav("Home", "Home", "Home"),
+        nav("End", "End", "End"),
+        ...SYMBOL_KEYS.map(([symbol, name]) => {
+          const button = key(symbol, () => this.input(symbol));
+          button.setAttribute("aria-label", name);
+          return button;
+        }),
+      ),
     );
   }
 

@@ -10,6 +10,7 @@ import { h, replaceChildren } from "./dom";
 import { ApiError } from "./http";
 import { mountRecordingsPage } from "./recordings-page";
 import { parseRoute } from "./router";
+import { mountNotFoundPage } from "./not-found-page";
 import { mountSessionsPage } from "./sessions-page";
 import { mountSignInPage } from "./signin-page";
 import { mountTerminalPage } from "./terminal-page";
@@ -23,9 +24,9 @@ let current: Page | null = null;
 const ctx: AppContext = {
   api,
   auth,
-  navigate(path: string, replace = false): void {
-    if (replace) history.replaceState(null, "", path);
-    else history.pushState(null, "", path);
+  navigate(path: string, replace = false, state: unknown = null): void {
+    if (replace) history.replaceState(state, "", path);
+    else history.pushState(state, "", path);
     render();
   },
 };
@@ -38,11 +39,16 @@ function show(page: Page): void {
 function render(signInMessage = ""): void {
   current?.dispose();
   current = null;
+  let route = parseRoute(location.pathname);
+  if (route.page === "not-found") {
+    // Signed in or not: the server answered this path with 404, and the page says so.
+    show(mountNotFoundPage(root, ctx));
+    return;
+  }
   if ((authRequired && !auth.signedIn) || signInMessage) {
     show(mountSignInPage(root, ctx, signInMessage, () => render()));
     return;
   }
-  let route = parseRoute(location.pathname);
   const scoped = auth.scopedSession;
   if (scoped !== null) {
     // A share link opens one session, and only that one.
@@ -70,13 +76,6 @@ function render(signInMessage = ""): void {
       break;
     case "terminal":
       show(mountTerminalPage(root, ctx, route.id));
-      break;
-    case "not-found":
-      document.title = "Not found · VibeTunnel";
-      replaceChildren(
-        root,
-        h("main", { class: "content" }, h("h1", {}, "Page not found"), h("p", {}, h("a", { href: "/" }, "Back to the sessions"))),
-      );
       break;
   }
 }

@@ -11,6 +11,17 @@ interface Player {
   dispose(): void;
 }
 
+/**
+ * Height over width of a terminal of `size` ("COLSxROWS") as the player draws it (cells about
+ * 0.6 em wide and 1.33 em tall); 80x24 when the size is unknown.
+ */
+export function screenRatio(size: string | number | null | undefined): number {
+  const match = /^(\d+)x(\d+)$/.exec(String(size ?? ""));
+  const cols = match ? Number(match[1]) : 80;
+  const rows = match ? Number(match[2]) : 24;
+  return cols > 0 && rows > 0 ? (rows * 1.333) / (cols * 0.6) : (24 * 1.333) / (80 * 0.6);
+}
+
 export function mountRecordingsPage(root: HTMLElement, ctx: AppContext): Page {
   document.title = "Recordings · VibeTunnel";
   const error = errorBanner();
@@ -106,9 +117,11 @@ export function mountRecordingsPage(root: HTMLElement, ctx: AppContext): Page {
       closePlayer();
       playerTitle.textContent = title;
       playerPanel.hidden = false;
+      // The player fits the screen both ways: as wide as the page, and no taller than the window.
+      playerHost.style.setProperty("--ratio", String(screenRatio(recording.size)));
       player = create({ data: text }, playerHost, {
         autoPlay: true,
-        fit: "width",
+        fit: "both",
         idleTimeLimit: 2,
         terminalFontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace',
       });

@@ -8,7 +8,8 @@ export type Route =
 
 export function parseRoute(pathname: string): Route {
   const path = pathname.replace(/\/+$/, "") || "/";
-  if (path === "/" || path === "/sessions") return { page: "sessions" };
+  // `/login` is where a sign-in lands: the list, behind the sign-in form when one is needed.
+  if (path === "/" || path === "/sessions" || path === "/login") return { page: "sessions" };
   if (path === "/recordings") return { page: "recordings" };
   const match = /^\/sessions\/([^/]+)$/.exec(path);
   if (match?.[1]) {

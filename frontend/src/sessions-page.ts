@@ -78,6 +78,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   let timer: number | undefined;
   let disposed = false;
   let loaded = false;
+  let shown: Session[] | null = null;
   let source: EventSource | null = null;
   const retry = new Backoff();
   /** The banner shows a failure to get the list (cleared by the next list), not an action's. */
@@ -130,12 +131,16 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       if (disposed) return;
       // A plain request says why (a 401 leads to the sign-in page); then try again later.
       void refresh();
-      timer = window.setTimeout(() => void live(), retry.next());
+      timer = window.setTimeout(() => {
+        timer = undefined;
+        void live();
+      }, retry.next());
     };
   }
 
   function render(sessions: Session[]): void {
     loaded = true;
+    shown = sessions;
     const seen = new Set<string>();
     // Newest first, like a shell history.
     const sorted = [...sessions].sort((a, b) => String(b.createdAt ?? "").localeCompare(String(a.createdAt ?? "")));
@@ -174,6 +179,20 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
     await refresh();
   }
 
+  // "5 min ago" grows older without a change to the list: redraw the times now and then.
+  const clock = window.setInterval(() => {
+    if (shown !== null) render(shown);
+  }, 30_000);
+  // Back online, or back in front: try the live list now rather than after the backoff.
+  const wake = (): void => {
+    if (document.visibilityState !== "visible" || source !== null || timer === undefined || disposed) return;
+    window.clearTimeout(timer);
+    timer = undefined;
+    void live();
+  };
+  document.addEventListener("visibilitychange", wake);
+  window.addEventListener("online", wake);
+
   void refresh();
   void live();
   return {
@@ -181,8 +200,16 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       disposed = true;
       source?.close();
       window.clearTimeout(timer);
+      window.clearInterval(clock);
+      document.removeEventListener("visibilitychange", wake);
+      window.removeEventListener("online", wake);
     },
   };
+}
+
+/** How many tabs or devices have a session open: "none", "1", "3". */
+export function clientsText(clients: number): string {
+  return clients === 0 ? "none" : String(clients);
 }
 
 class SessionRow {
@@ -193,8 +220,12 @@ class SessionRow {
   private size: HTMLElement;
   private clients: HTMLElement;
   private started: HTMLElement;
+  private endedItem: HTMLElement;
+  private ended: HTMLElement;
   private cwd: HTMLElement;
   private action: HTMLButtonElement;
+  private confirm: HTMLElement;
+  private cancel: HTMLButtonElement;
   private session: Session;
 
   constructor(session: Session, act: (session: Session) => Promise<void>) {
@@ -207,16 +238,45 @@ class SessionRow {
     this.size = h("dd", {});
     this.clients = h("dd", {});
     this.started = h("dd", {});
+    this.ended = h("dd", {});
     this.cwd = h("dd", { class: "path" });
-    // "Kill" of *which* session, for screen readers: the button is described by the title.
-    this.action = h("button", { type: "button", class: "danger", "aria-describedby": titleId });
-    this.action.addEventListener("click", () => {
+    const run = (): void => {
       this.action.disabled = true;
       void act(this.session).finally(() => {
         this.action.disabled = false;
       });
+    };
+    // "Kill" of *which* session, for screen readers: the button is described by the title.
+    this.action = h("button", { type: "button", class: "danger", "aria-describedby": titleId });
+    // Killing ends a program that may hold work: it is asked twice. Deleting an exited
+    // session loses nothing (its recording stays), so it is not.
+    const yes = h("button", { type: "button", class: "danger", "aria-describedby": titleId }, "Yes, kill it");
+    this.cancel = h("button", { type: "button" }, "Cancel");
+    this.confirm = h(
+      "div",
+      { class: "confirm", role: "group", "aria-label": "Confirm kill", hidden: true },
+      h("span", {}, "End its program? (SIGHUP, then SIGTERM, then SIGKILL)"),
+      yes,
+      this.cancel,
+    );
+    this.action.addEventListener("click", () => {
+      if (this.session.status !== "running") {
+        run();
+        return;
+      }
+      this.asking(true);
+      this.cancel.focus();
+    });
+    yes.addEventListener("click", () => {
+      this.asking(false);
+      run();
+    });
+    this.cancel.addEventListener("click", () => {
+      this.asking(false);
+      this.action.focus();
     });
     const item = (label: string, value: HTMLElement): HTMLElement => h("div", {}, h("dt", {}, label), value);
+    this.endedItem = item("Ended", this.ended);
     this.el = h(
       "li",
       { class: "card session", "data-id": session.id },
@@ -226,12 +286,19 @@ class SessionRow {
         "dl",
         { class: "meta" },
         item("Size", this.size),
-        item("Clients", this.clients),
+        item("Viewers", this.clients),
         item("Started", this.started),
+        this.endedItem,
         item("Directory", this.cwd),
       ),
       h("div", { class: "actions" }, h("a", { href, class: "button", "aria-describedby": titleId }, "Open"), this.action),
+      this.confirm,
     );
+  }
+
+  private asking(open: boolean): void {
+    this.confirm.hidden = !open;
+    this.action.hidden = open;
   }
 
   update(session: Session): void {
@@ -242,11 +309,14 @@ class SessionRow {
     this.badge.className = `badge ${running ? "running" : "exited"}`;
     setText(this.command, commandLine(session.command, session.args));
     setText(this.size, `${session.cols}×${session.rows}`);
-    setText(this.clients, String(session.clients));
+    setText(this.clients, clientsText(session.clients));
     setText(this.started, relativeTime(session.createdAt));
+    this.endedItem.hidden = running;
+    setText(this.ended, relativeTime(session.exitedAt));
     setText(this.cwd, session.cwd || "—");
     setText(this.action, running ? "Kill" : "Delete");
     this.action.title = running ? "End the process and remove the session" : "Remove the session from the list";
+    if (!running && !this.confirm.hidden) this.asking(false);
   }
 }
 
@@ -292,7 +362,8 @@ function newSessionForm(ctx: AppContext, showError: (message: string) => void): 
       .createSession(body)
       .then((session) => {
         showError("");
-        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`);
+        // Made for this window: its terminal page fits it at once (and only this once).
+        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`, false, { fit: true });
       })
       .catch((e: unknown) => {
         if (!(e instanceof ApiError && e.status === 401)) showError(e instanceof Error ? e.message : String(e));

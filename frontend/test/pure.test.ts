@@ -1,13 +1,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
-import { askServer, closeOutcome, INPUT_CHUNK_BYTES, inputChunks } from "../src/connection";
+import { askServer, closeOutcome, INPUT_CHUNK_BYTES, inputChunks, retryCap, SOCKET_RETRY_CAP_MS } from "../src/connection";
 import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
 import { ApiError } from "../src/http";
-import { arrowSequence, withCtrl } from "../src/keys";
+import { arrowSequence, navigationSequence, SYMBOL_KEYS, withCtrl } from "../src/keys";
+import { FONT_MAX, FONT_MIN, parseFontSize, stepFontSize } from "../src/prefs";
+import { screenRatio } from "../src/recordings-page";
+import { matchCount } from "../src/search-bar";
 import { parseRoute } from "../src/router";
-import { newSessionBody } from "../src/sessions-page";
+import { clientsText, newSessionBody } from "../src/sessions-page";
+import { MIN_WATCH_FONT, sameSize, SizePolicy, watchFontSize } from "../src/size-policy";
+import { copiedNote } from "../src/terminal-page";
 import { jwtClaims, tokensFromResponse } from "../src/token-store";
 import { asRecordings, asSession, asSessions, type Session } from "../src/types";
 
@@ -99,10 +104,29 @@ test("backoff doubles from 0.5 s to at most 10 s, less up to 20 % of jitter", ()
     const delay = backoffDelay(n % 8);
     assert.ok(delay <= BACKOFF_MAX_MS && delay >= 0.8 * Math.min(BACKOFF_MAX_MS, 500 * 2 ** (n % 8)));
   }
-  const backoff = new Backoff(none);
+  const backoff = new Backoff(BACKOFF_MAX_MS, none);
   assert.deepEqual([backoff.next(), backoff.next(), backoff.attempts], [500, 1000, 2]);
   backoff.reset();
   assert.deepEqual([backoff.next(), backoff.attempts], [500, 1]);
+});
+
+test("a capped backoff never waits longer than its cap, jitter below it", () => {
+  const none = (): number => 0;
+  assert.deepEqual(
+    [0, 1, 2, 3, 50].map((n) => backoffDelay(n, none, SOCKET_RETRY_CAP_MS)),
+    [500, 1000, 1000, 1000, 1000],
+  );
+  assert.equal(backoffDelay(5, () => 1, SOCKET_RETRY_CAP_MS), 800);
+  const backoff = new Backoff(SOCKET_RETRY_CAP_MS);
+  for (let n = 0; n < 50; n++) {
+    const delay = backoff.next();
+    assert.ok(delay <= SOCKET_RETRY_CAP_MS && delay >= 0.4 * SOCKET_RETRY_CAP_MS, String(delay));
+  }
+  // One loop, a longer cap for one retry: a rate limit or server fault waits longer.
+  assert.equal(new Backoff(SOCKET_RETRY_CAP_MS, none).next(), 500);
+  const loop = new Backoff(SOCKET_RETRY_CAP_MS, none);
+  assert.deepEqual([loop.next(), loop.next(), loop.next(), loop.next(retryCap(1011))], [500, 1000, 1000, 4000]);
+  assert.deepEqual([1006, 1001, 1011].map(retryCap), [SOCKET_RETRY_CAP_MS, SOCKET_RETRY_CAP_MS, BACKOFF_MAX_MS]);
 });
 
 test("server JSON is checked before use", () => {
@@ -144,6 +168,7 @@ test("routes", () => {
   assert.deepEqual(parseRoute("/sessions/a%20b"), { page: "terminal", id: "a b" });
   assert.deepEqual(parseRoute("/sessions/%E0"), { page: "not-found" });
   assert.deepEqual(parseRoute("/nope"), { page: "not-found" });
+  assert.deepEqual(parseRoute("/login"), { page: "sessions" }); // where a sign-in lands
 });
 
 test("the form's command line goes to /bin/sh -c", () => {
@@ -216,4 +241,114 @@ test("a big paste is cut into input messages under the server's limit, in order"
   assert.deepEqual(inputChunks("ab🚀", 5), ["ab", "🚀"]);
   // A lone surrogate stays as it is (the server refuses it, with 1003, as before).
   assert.equal(inputChunks("a\ud800b").join(""), "a\ud800b");
+});
+
+test("size: a client that only watches never resizes", () => {
+  const policy = new SizePolicy(false);
+  assert.equal(policy.mode, "watch");
+  assert.equal(policy.heard({ cols: 120, rows: 40 }), false);
+  assert.equal(policy.fitted({ cols: 50, rows: 30 }), null); // a window change is not typing
+  assert.deepEqual(policy.session, { cols: 120, rows: 40 });
+});
+
+test("size: typing takes the size; another device's resize hands it back", () => {
+  const policy = new SizePolicy(false);
+  policy.heard({ cols: 120, rows: 40 });
+  assert.equal(policy.drive(false), true);
+  assert.equal(policy.drive(false), false); // already driving: no refit per key
+  assert.deepEqual(policy.fitted({ cols: 50, rows: 30 }), { cols: 50, rows: 30 });
+  assert.equal(policy.fitted({ cols: 50, rows: 30 }), null); // sent already
+  // News from before our resize came back is not a takeover.
+  assert.equal(policy.heard({ cols: 120, rows: 40 }), false);
+  assert.equal(policy.awaitingEcho, true);
+  assert.equal(policy.heard({ cols: 50, rows: 30 }), false);
+  assert.equal(policy.awaitingEcho, false);
+  assert.equal(policy.heard({ cols: 50, rows: 30 }), false); // a client joined: same size
+  assert.equal(policy.heard({ cols: 100, rows: 35 }), true); // another device typed
+  assert.equal(policy.mode, "watch");
+  assert.equal(policy.fitted({ cols: 50, rows: 30 }), null);
+  assert.equal(policy.drive(false), true); // and typing here takes it back
+  assert.deepEqual(policy.fitted({ cols: 50, rows: 30 }), { cols: 50, rows: 30 });
+});
+
+test("size: fitting to the size the session has sends nothing", () => {
+  const policy = new SizePolicy(false);
+  policy.heard({ cols: 80, rows: 24 });
+  policy.drive(true);
+  assert.equal(policy.fitted({ cols: 80, rows: 24 }), null);
+  assert.equal(policy.awaitingEcho, false);
+  assert.equal(policy.heard({ cols: 80, rows: 24 }), false);
+});
+
+test("size: a read-only client never drives", () => {
+  const policy = new SizePolicy(true);
+  assert.equal(policy.drive(true), false);
+  assert.equal(policy.drive(false), false);
+  assert.equal(policy.canTakeOver, false);
+  assert.equal(policy.fitted({ cols: 10, rows: 10 }), null);
+});
+
+test("size: a resize the server keeps refusing (vt) turns typing back into watching", () => {
+  const policy = new SizePolicy(false);
+  policy.heard({ cols: 100, rows: 30 });
+  policy.drive(false);
+  policy.fitted({ cols: 60, rows: 20 });
+  assert.equal(policy.echoTimedOut({ cols: 100, rows: 30 }), true);
+  assert.equal(policy.mode, "watch");
+  assert.equal(policy.canTakeOver, false);
+  assert.equal(policy.drive(false), false); // typing no longer tries
+  assert.equal(policy.drive(true), true); // Fit still does
+  assert.deepEqual(policy.fitted({ cols: 60, rows: 20 }), { cols: 60, rows: 20 });
+  assert.equal(policy.echoTimedOut({ cols: 60, rows: 20 }), false); // this time it was taken
+  assert.equal(policy.mode, "drive");
+});
+
+test("size: a watcher shows a larger session whole, down to a floor, then scrolls", () => {
+  assert.equal(watchFontSize(14, { cols: 130, rows: 50 }, { cols: 120, rows: 40 }), 14);
+  assert.equal(watchFontSize(14, { cols: 60, rows: 50 }, { cols: 120, rows: 40 }), 7);
+  assert.equal(watchFontSize(14, { cols: 100, rows: 20 }, { cols: 120, rows: 40 }), 7);
+  assert.equal(watchFontSize(12, { cols: 50, rows: 60 }, { cols: 120, rows: 40 }), 5);
+  assert.equal(watchFontSize(12, { cols: 20, rows: 60 }, { cols: 300, rows: 40 }), MIN_WATCH_FONT);
+  assert.ok(sameSize({ cols: 1, rows: 2 }, { cols: 1, rows: 2 }) && !sameSize(null, { cols: 1, rows: 2 }));
+});
+
+test("paging keys follow the cursor-key mode where xterm does", () => {
+  assert.equal(navigationSequence("PageUp", false), "\x1b[5~");
+  assert.equal(navigationSequence("PageDown", true), "\x1b[6~");
+  assert.equal(navigationSequence("Home", false), "\x1b[H");
+  assert.equal(navigationSequence("Home", true), "\x1bOH");
+  assert.equal(navigationSequence("End", false), "\x1b[F");
+  assert.equal(navigationSequence("End", true), "\x1bOF");
+  assert.deepEqual(
+    SYMBOL_KEYS.map(([symbol]) => symbol),
+    ["|", "/", "~", "-", "_"],
+  );
+});
+
+test("font size: remembered within bounds, stepped within bounds", () => {
+  assert.equal(parseFontSize(null, 14), 14);
+  assert.equal(parseFontSize("16", 14), 16);
+  for (const bad of ["", "abc", "15.5", "2", "99"]) assert.equal(parseFontSize(bad, 14), 14, bad);
+  assert.equal(stepFontSize(14, 1), 15);
+  assert.equal(stepFontSize(FONT_MAX, 1), FONT_MAX);
+  assert.equal(stepFontSize(FONT_MIN, -1), FONT_MIN);
+});
+
+test("the words of the terminal page's tools", () => {
+  assert.equal(copiedNote("one line", false), "Copied");
+  assert.equal(copiedNote("a\nb\nc", false), "Copied 3 lines");
+  assert.equal(copiedNote("a\nb", true), "Copied the screen");
+  assert.equal(matchCount("", 0, 0), "");
+  assert.equal(matchCount("x", -1, 0), "No matches");
+  assert.equal(matchCount("x", 2, 7), "3 of 7");
+  assert.equal(matchCount("x", -1, 1000), "1000+ matches");
+  assert.equal(clientsText(0), "none");
+  assert.equal(clientsText(3), "3");
+});
+
+test("a recording's player is as tall as its terminal's shape", () => {
+  assert.ok(Math.abs(screenRatio("80x24") - (24 * 1.333) / (80 * 0.6)) < 1e-9);
+  assert.ok(screenRatio("200x50") < screenRatio("80x24"));
+  assert.equal(screenRatio(null), screenRatio("80x24"));
+  assert.equal(screenRatio("0x0"), screenRatio("80x24"));
 });

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,13 @@ def create_session(client: httpx.Client, **body: Any) -> dict[str, Any]:
 
 def text_pattern(text: str) -> re.Pattern[str]:
     return re.compile(re.escape(text))
+
+
+def page_wait(page: Any, check: Callable[[], object], timeout: float, what: str) -> None:
+    """wait_until for what Playwright's events change (routes, sockets, frames): its sync API
+    delivers them only while the test is inside one of its calls, so poll with the page's own
+    wait instead of sleeping."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.1f}s waiting for {what}"
+        page.wait_for_timeout(10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,13 @@ from tests.browser.conftest import (
     create_session,
     expect,
     open_terminal,
+    page_wait,
+    screenshot,
     status,
     terminal,
     type_line,
 )
-from tests.conftest import RunningServer
+from tests.conftest import UNIT, RunningServer
 
 SOCKET = re.compile(r"/api/sessions/[^/]+/ws(\?|$)")
 
@@ -121,3 +124,70 @@ def test_a_big_paste_arrives_whole_in_messages_under_the_limit(
     assert out.read_bytes() == pasted  # whole, in order
     big = [n for n in sent if n > 1024]
     assert len(big) >= 4 and max(big) <= 1024 * 1024, big
+
+
+def test_disconnected_terminal_says_so_and_refuses_keys(server: RunningServer, page: Any) -> None:
+    down = [False]
+    attempts: list[Any] = []
+
+    def handler(route: Any) -> None:
+        attempts.append(route)
+        if down[0]:
+            route.close(code=1001, reason="test: server still away")
+        else:
+            route.connect_to_server()
+
+    page.route_web_socket(SOCKET, handler)
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "echo before-$((1+1))")
+    expect(terminal(page)).to_contain_text("before-2")
+
+    down[0] = True
+    attempts[-1].close(code=1001, reason="test: server going away")
+    overlay = page.locator(".term-overlay")
+    expect(overlay).to_be_visible()
+    expect(overlay).to_contain_text("Disconnected")
+    expect(overlay).to_contain_text("Reconnecting in")
+    # Keys typed now are refused, and the page says so over the terminal.
+    page.keyboard.type("zzz")
+    expect(page.get_by_role("alert")).to_contain_text("Not sent")
+    screenshot(page, "terminal-disconnected")
+
+    # Retries come at most a second apart: the socket is back within a second of the server.
+    count = len(attempts)
+    page_wait(page, lambda: len(attempts) >= count + 2, 5 * UNIT, "two more attempts")
+    down[0] = False
+    back = time.monotonic()
+    expect(status(page)).to_have_text("Connected", timeout=5 * MS)
+    assert time.monotonic() - back < 1.5 * UNIT
+    expect(overlay).to_be_hidden()
+    page.locator(".xterm-helper-textarea").focus()
+    type_line(page, "echo after-$((2+2))")
+    expect(terminal(page)).to_contain_text("after-4")
+    assert "zzz" not in terminal(page).inner_text()  # never queued and sent late
+
+
+def test_a_server_that_comes_back_is_reached_within_a_second(
+    server: RunningServer, page: Any
+) -> None:
+    sockets: list[Any] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    type_line(page, "echo kept-$((3*3))")
+    expect(terminal(page)).to_contain_text("kept-9")
+
+    server.stop(keep_sessions=True)
+    expect(page.locator(".term-overlay")).to_be_visible()
+    # Let the retries reach their longest wait (0.5 s, then 1 s each).
+    count = len(sockets)
+    page_wait(page, lambda: len(sockets) >= count + 3, 10 * UNIT, "the page's retries")
+    server.start()
+    back = time.monotonic()
+    expect(status(page)).to_have_text("Connected", timeout=5 * MS)
+    assert time.monotonic() - back < 1.5 * UNIT
+    expect(page.locator(".term-overlay")).to_be_hidden()
+    expect(terminal(page)).to_contain_text("kept-9")

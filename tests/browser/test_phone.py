@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ PHONE = {
     "has_touch": True,
 }
 KEYS = ["Esc", "Tab", "Ctrl", "Up", "Down", "Left", "Right", "Ctrl-C"]
+MORE_KEYS = ["Page Up", "Page Down", "Home", "End"]
+SYMBOLS = {"Vertical bar": "|", "Slash": "/", "Tilde": "~", "Hyphen": "-", "Underscore": "_"}
 
 
 def no_horizontal_scroll(page: Any) -> bool:
@@ -38,7 +41,7 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
         session = create_session(api, name="phone")
     open_terminal(page, server, session["id"])
     assert no_horizontal_scroll(page)
-    for name in KEYS:
+    for name in [*KEYS, *MORE_KEYS, *SYMBOLS]:
         button = page.get_by_role("button", name=name, exact=True)
         expect(button).to_be_visible()
         expect(button).to_be_in_viewport()
@@ -49,8 +52,10 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     expect(page.locator(".xterm-helper-textarea")).to_be_focused()
 
     # Ctrl-C interrupts a running program: the next command runs at once.
+    interrupts = page.locator(".xterm-rows > div", has_text=re.compile(r"^\^C\s*$"))
     type_line(page, "sleep 100")
     page.get_by_role("button", name="Ctrl-C", exact=True).tap()
+    expect(interrupts).to_have_count(1)  # the shell is back: what comes next is a new line
     type_line(page, "echo done-$((2+3))")
     expect(terminal(page)).to_contain_text("done-5")
 
@@ -61,11 +66,13 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     expect(ctrl).to_have_attribute("aria-pressed", "true")
     page.keyboard.type("c")
     expect(ctrl).to_have_attribute("aria-pressed", "false")
+    expect(interrupts).to_have_count(2)
     type_line(page, "echo again-$((3+4))")
     expect(terminal(page)).to_contain_text("again-7")
 
     # Arrows reach the shell's line editor (bash, for readline): Left moves the cursor back.
     type_line(page, "exec bash --norc --noprofile")
+    expect(terminal(page)).to_contain_text(re.compile(r"bash-[\d.]+[#$]"))
     type_line(page, "echo ready-$((5*5))")
     expect(terminal(page)).to_contain_text("ready-25")
     page.keyboard.type("echo ide-$((5*5))")
@@ -74,8 +81,30 @@ def test_phone_layout_and_keys_bar(server: RunningServer, new_page: Callable[...
     page.keyboard.type("w")
     page.keyboard.press("Enter")
     expect(terminal(page)).to_contain_text("wide-25")
+
+    # The symbols phone keyboards hide, and Home/End in the line editor.
+    page.keyboard.type("echo x'")
+    for name in SYMBOLS:
+        page.get_by_role("button", name=name, exact=True).tap()
+    page.keyboard.type("'y | rev")
+    page.keyboard.press("Enter")
+    expect(terminal(page)).to_contain_text("y_-~/|x")  # reversed: not the typed line
+    page.keyboard.type("cho home-$((6*6))")
+    page.get_by_role("button", name="Home", exact=True).tap()
+    page.keyboard.type("e")
+    page.get_by_role("button", name="End", exact=True).tap()
+    page.keyboard.type("-end")
+    page.keyboard.press("Enter")
+    expect(terminal(page)).to_contain_text("home-36-end")
     assert no_horizontal_scroll(page)
     screenshot(page, "phone")
+
+
+def test_keys_bar_is_for_touch_screens_only(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])  # a desktop page: mouse and keyboard
+    expect(page.get_by_role("toolbar", name="Terminal keys")).to_be_hidden()
 
 
 def test_phone_session_list_fits(server: RunningServer, new_page: Callable[..., Any]) -> None:

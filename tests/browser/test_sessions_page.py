@@ -50,7 +50,14 @@ def test_create_from_form_type_and_kill(server: RunningServer, page: Any) -> Non
     expect(exited.get_by_role("button", name="Delete")).to_be_visible()
     screenshot(page, "sessions")
 
+    # Kill asks first; Cancel keeps the session.
     card.get_by_role("button", name="Kill").click()
+    expect(card.get_by_role("group", name="Confirm kill")).to_be_visible()
+    card.get_by_role("button", name="Cancel").click()
+    expect(card.get_by_role("button", name="Kill")).to_be_focused()
+    expect(card).to_contain_text("running")
+    card.get_by_role("button", name="Kill").click()
+    card.get_by_role("button", name="Yes, kill it").click()
     expect(card).to_have_count(0)
     with server.client() as api:
         assert api.get(f"/api/sessions/{session_id}").status_code == 404
@@ -79,7 +86,8 @@ def test_window_resize_resizes_the_pty(server: RunningServer, page: Any) -> None
             size: tuple[int, int] = (s["cols"], s["rows"])
             return size if wanted(size) else None
 
-        # The page fits the terminal to the window and tells the server right after connecting.
+        # Typing makes this the tab that sets the size: it fits the session to its window.
+        page.keyboard.type(" ")
         first = wait_until(lambda: size_if(lambda s: s != (80, 24)), 5 * UNIT, "the first resize")
         assert first is not None
         page.set_viewport_size({"width": 700, "height": 500})
@@ -92,6 +100,7 @@ def test_window_resize_resizes_the_pty(server: RunningServer, page: Any) -> None
         )
         assert second is not None
 
+    page.keyboard.press("Backspace")
     type_line(page, "stty size")
     expect(terminal(page)).to_contain_text(f"{second[1]} {second[0]}")
 

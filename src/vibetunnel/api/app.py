@@ -132,11 +132,12 @@ async def _prune_daily(recs: Recordings, days: float) -> None:
 
 
 def _mount_web(app: FastAPI) -> None:
-    """The web app: one page for every front-end route, its assets under /assets."""
+    """The web app: one page for every front-end route, its assets under /assets, and its
+    not-found page (status 404) for any other page a browser asks for."""
     app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets", check_dir=False), name="assets")
+    index = WEB_DIR / "index.html"
 
     async def page(request: Request) -> Response:
-        index = WEB_DIR / "index.html"
         if not index.exists():
             return PlainTextResponse(
                 "The web app is not built: install the package (pip install .) with npm present.",
@@ -146,3 +147,14 @@ def _mount_web(app: FastAPI) -> None:
 
     for path in ("/", "/sessions/{session_id}", "/recordings", "/login"):
         app.add_api_route(path, page, methods=["GET"], include_in_schema=False)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        # The app reads the path and shows its not-found page; API paths and assets keep the
+        # JSON error body, and so does any method but GET and HEAD.
+        path = request.url.path
+        is_page = not any(path == p or path.startswith(p + "/") for p in ("/api", "/assets"))
+        if request.method in ("GET", "HEAD") and is_page and index.exists():
+            return FileResponse(index, status_code=404, headers={"Cache-Control": "no-cache"})
+        return await errors.http_error(request, exc)
+
+    app.add_exception_handler(404, not_found)

@@ -57,6 +57,19 @@ def validation_message(exc: RequestValidationError) -> str:
     return f"{'.'.join(path) or 'body'}: {err.get('msg', 'invalid')}"
 
 
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    """An HTTPException (unknown path, wrong method, ...) as the error body."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = error_json(exc.status_code, code, str(exc.detail), request_id(request))
+    response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route whose path matched; GET and POST of one
+        # path are two routes here, so gather every method the path allows.
+        response.headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
+    return response
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every failure the error body."""
 
@@ -73,22 +86,11 @@ def install(app: FastAPI) -> None:
             message = f"body: send JSON with Content-Type: application/json (got {kind[:60]!r})"
         return error_json(400, "bad_request", message, request_id(request))
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, HTTPException)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        response = error_json(exc.status_code, code, str(exc.detail), request_id(request))
-        response.headers.update(exc.headers or {})
-        if exc.status_code == 405:
-            # Starlette names only the first route whose path matched; GET and POST of one
-            # path are two routes here, so gather every method the path allows.
-            response.headers["Allow"] = ", ".join(sorted(allowed_methods(request)))
-        return response
-
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error_json(500, "internal_error", "internal server error", request_id(request))
 
     app.add_exception_handler(VibeTunnelError, on_error)
     app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, on_crash)

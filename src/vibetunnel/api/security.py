@@ -34,6 +34,7 @@ SCOPED_PARAMS = ("session_id", "recording_id")
 SHARE_ROUTES = frozenset(
     {
         ("GET", "/api/sessions/{session_id}"),
+        ("GET", "/api/sessions/{session_id}/events"),
         ("POST", "/api/sessions/{session_id}/input"),
         ("POST", "/api/sessions/{session_id}/resize"),
         ("GET", "/api/recordings/{recording_id}"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from vibetunnel.api.models import CreateSession, InputBody, ResizeBody, SessionOut, errors
-from vibetunnel.errors import BadRequest, InputOverflow, TooManyRequests
+from vibetunnel.errors import BadRequest, InputOverflow, SessionNotFound, TooManyRequests
 from vibetunnel.pty.manager import SessionManager, SessionOptions
 from vibetunnel.pty.session import Session
 
@@ -71,6 +71,41 @@ async def session_events(request: Request) -> StreamingResponse:
                 yield f"data: {json.dumps([s.to_json() for s in m.list()])}\n\n"
             else:
                 yield ": keep-alive\n\n"
+            await m.wait_change(seen, KEEPALIVE)
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get(
+    "/{session_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
+)
+async def session_events_one(request: Request, session_id: str) -> StreamingResponse:
+    """One session, live: an event with the session now and after each change to it (size,
+    clients, exit), then `event: gone` when it is deleted. A terminal page follows the size
+    another device gave the session with it; a share token may open it (it names its session).
+    """
+    m = manager(request)
+    m.get(session_id)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[str]:
+        seen, sent = -1, ""
+        while not m.closing:
+            if m.version == seen:
+                yield ": keep-alive\n\n"
+            else:
+                seen = m.version
+                try:
+                    now = json.dumps(m.get(session_id).to_json())
+                except SessionNotFound:
+                    yield "event: gone\ndata: {}\n\n"
+                    return
+                if now != sent:  # a change to another session is not news here
+                    sent = now
+                    yield f"data: {now}\n\n"
             await m.wait_change(seen, KEEPALIVE)
 
     return StreamingResponse(
