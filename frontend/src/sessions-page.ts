@@ -222,6 +222,10 @@ class SessionRow {
   private started: HTMLElement;
   private endedItem: HTMLElement;
   private ended: HTMLElement;
+  private activityItem: HTMLElement;
+  private activity: HTMLElement;
+  private programTitle: HTMLElement;
+  private lost: HTMLElement;
   private cwd: HTMLElement;
   private action: HTMLButtonElement;
   private confirm: HTMLElement;
@@ -239,6 +243,9 @@ class SessionRow {
     this.clients = h("dd", {});
     this.started = h("dd", {});
     this.ended = h("dd", {});
+    this.activity = h("dd", {});
+    this.programTitle = h("p", { class: "program-title", title: "The title the program set" });
+    this.lost = h("p", { class: "lost", role: "note" });
     this.cwd = h("dd", { class: "path" });
     const run = (): void => {
       this.action.disabled = true;
@@ -277,17 +284,21 @@ class SessionRow {
     });
     const item = (label: string, value: HTMLElement): HTMLElement => h("div", {}, h("dt", {}, label), value);
     this.endedItem = item("Ended", this.ended);
+    this.activityItem = item("Last output", this.activity);
     this.el = h(
       "li",
       { class: "card session", "data-id": session.id },
       h("div", { class: "card-head" }, this.title, this.badge),
+      this.programTitle,
       this.command,
+      this.lost,
       h(
         "dl",
         { class: "meta" },
         item("Size", this.size),
         item("Viewers", this.clients),
         item("Started", this.started),
+        this.activityItem,
         this.endedItem,
         item("Directory", this.cwd),
       ),
@@ -311,6 +322,12 @@ class SessionRow {
     setText(this.size, `${session.cols}×${session.rows}`);
     setText(this.clients, clientsText(session.clients));
     setText(this.started, relativeTime(session.createdAt));
+    this.activityItem.hidden = !session.activityAt;
+    setText(this.activity, relativeTime(session.activityAt ?? null));
+    this.programTitle.hidden = !session.title;
+    setText(this.programTitle, session.title ?? "");
+    this.lost.hidden = !session.lost;
+    setText(this.lost, session.lost ?? "");
     this.endedItem.hidden = running;
     setText(this.ended, relativeTime(session.exitedAt));
     setText(this.cwd, session.cwd || "—");

@@ -22,6 +22,12 @@ export interface Session {
   createdAt: Timestamp;
   exitedAt: Timestamp;
   clients: number;
+  /** The title the program last set (OSC 0/2); null or absent when none (or an older server). */
+  title?: string | null;
+  /** When the program last wrote output, as this server saw it. */
+  activityAt?: Timestamp;
+  /** Why the program can no longer be reached or its exit code known (its keeper died). */
+  lost?: string | null;
 }
 
 export interface NewSession {
@@ -97,7 +103,16 @@ export function asSession(value: unknown): Session | null {
   ) {
     return null;
   }
-  return { id, name, command, args, cwd, cols, rows, status, exitCode, pid, createdAt, exitedAt, clients };
+  const session: Session = { id, name, command, args, cwd, cols, rows, status, exitCode, pid, createdAt, exitedAt, clients };
+  // Additions of this server; an older one leaves them out.
+  const { title, activityAt, lost } = value;
+  if (title !== undefined && !orNull(isString)(title)) return null;
+  if (activityAt !== undefined && !orNull(isString)(activityAt)) return null;
+  if (lost !== undefined && !orNull(isString)(lost)) return null;
+  if (title !== undefined) session.title = title;
+  if (activityAt !== undefined) session.activityAt = activityAt;
+  if (lost !== undefined) session.lost = lost;
+  return session;
 }
 
 /**

@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     terminal,
     type_line,
 )
+from tests.browser.test_pages import axe_violations
 from tests.conftest import UNIT, RunningServer, wait_until
 
 
@@ -152,3 +153,17 @@ def test_list_updates_live_without_polling(server: RunningServer, page: Any) -> 
         assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
     expect(row).to_have_count(0)
     assert len(list_requests) <= 1  # the first render's fetch, nothing after
+
+
+def test_list_shows_the_programs_title_and_activity(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        s = create_session(
+            api, args=["-c", r"printf '\033]0;compiling the docs\007'; exec cat"], name="titled"
+        )
+        wait_until(lambda: api.get(f"/api/sessions/{s['id']}").json()["title"], what="the title")
+    page.goto(server.url)
+    row = page.locator("li", has_text="titled")
+    expect(row.locator(".program-title")).to_have_text("compiling the docs")
+    expect(row).to_contain_text("Last output")
+    violations = axe_violations(page)
+    assert violations == [], violations
