@@ -110,6 +110,12 @@ class RunningServer:
                 self._drain = threading.Thread(target=self._read_rest, daemon=True)
                 self._drain.start()
                 return self
+        # Leave nothing behind: the server, and the keeper it may have started.
+        self.process.kill()
+        self.process.wait()
+        self.process.stdout.close()
+        self.process = None
+        keeper_stop(self.home, sessions=True, timeout=15 * UNIT)
         raise AssertionError("server did not start:\n" + "".join(self.output))
 
     def _read_rest(self) -> None:
