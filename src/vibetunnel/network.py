@@ -13,13 +13,12 @@ import ipaddress
 import socket
 import struct
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING
 
 from vibetunnel.files import write_private
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 SIOCGIFADDR = 0x8915
 CERT_DAYS = 825
@@ -52,8 +51,14 @@ def urls(scheme: str, host: str, port: int) -> list[str]:
     return [f"{scheme}://{shown}:{port}"]
 
 
+# cryptography is imported when a certificate is needed: a server on loopback never loads it.
+
+
 def fingerprint(cert_pem: bytes) -> str:
     """SHA-256 of the certificate, as browsers show it (AB:CD:...)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
     cert = x509.load_pem_x509_certificate(cert_pem)
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
@@ -61,6 +66,11 @@ def fingerprint(cert_pem: bytes) -> str:
 def self_signed(home: Path, addresses: list[str]) -> tuple[Path, Path]:
     """(certificate, key) paths in `<home>/tls/`, made if missing or not covering
     `addresses`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     folder = home / "tls"
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     wanted = {ipaddress.ip_address(a) for a in ["127.0.0.1", *addresses]}

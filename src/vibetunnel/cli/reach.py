@@ -12,8 +12,6 @@ import io
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import segno
-
 from vibetunnel.api.security import is_loopback
 from vibetunnel.network import fingerprint, lan_addresses, self_signed, urls
 
@@ -78,6 +76,8 @@ def announce(url: str, login: str | None, cert: Path | None) -> str:
     if cert is not None:
         lines.append(f"Certificate SHA-256 fingerprint: {fingerprint(cert.read_bytes())}")
     target = f"{found[0]}/?login={login}" if login else found[0]
+    import segno  # only for a server other devices reach
+
     out = io.StringIO()
     segno.make(target, error="l").terminal(out=out, compact=True)
     lines.append("Scan to open it" + (" and sign in (5 minutes, once):" if login else ":"))
