@@ -191,3 +191,42 @@ def test_a_server_that_comes_back_is_reached_within_a_second(
     assert time.monotonic() - back < 1.5 * UNIT
     expect(page.locator(".term-overlay")).to_be_hidden()
     expect(terminal(page)).to_contain_text("kept-9")
+
+
+def test_a_late_joiner_after_a_full_screen_program_quit_sees_the_shell(
+    server: RunningServer, page: Any
+) -> None:
+    # As vim does: the alternate screen with its own clear, then back to the shell's screen.
+    enter = r"shell-line-one\n\033[?1049h\033[?1h\033[H\033[2Jfull-screen-frame"
+    leave = r"\033[?1l\033[?1049lback-at-the-prompt"
+    script = f"printf '{enter}'; read x; printf '{leave}'; exec cat"
+    with server.client() as api:
+        session = create_session(api, args=["-c", script])
+        api.post(f"/api/sessions/{session['id']}/input", json={"data": "\n"})  # quit it
+    open_terminal(page, server, session["id"])  # a tab that joins afterwards
+    expect(terminal(page)).to_contain_text("back-at-the-prompt")
+    expect(terminal(page)).to_contain_text("shell-line-one")
+    expect(terminal(page)).not_to_contain_text("full-screen-frame")
+    # The program's last frame is not drawn over the shell: line one is the shell's.
+    first_row = page.locator(".xterm-rows > div").first
+    expect(first_row).to_contain_text("shell-line-one")
+
+
+def test_a_late_joiner_after_vim_quit_sees_the_shell(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        session = create_session(
+            api, command="/bin/bash", args=["--norc", "--noprofile"], env={"PS1": "prompt$ "}
+        )
+    open_terminal(page, server, session["id"])
+    type_line(page, "echo before-vim")
+    type_line(page, "vim -u NONE -N")
+    expect(terminal(page)).to_contain_text("~")  # vim's empty lines, on the alternate screen
+    page.keyboard.type(":q")
+    page.keyboard.press("Enter")
+    expect(terminal(page)).not_to_contain_text("~")
+    late = page.context.new_page()
+    open_terminal(late, server, session["id"])
+    expect(terminal(late)).to_contain_text("before-vim")
+    expect(terminal(late)).not_to_contain_text("~")  # nothing of vim's last frame
+    expect(late.locator(".xterm-rows > div").first).to_contain_text("prompt$ echo before-vim")
+    late.close()
