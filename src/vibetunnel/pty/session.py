@@ -152,8 +152,8 @@ class Session:
         """Latest resize wins, whichever client sent it."""
         if not self.running or self.process is None or (cols, rows) == (self.cols, self.rows):
             return
+        self.process.resize(cols, rows)  # first: it may refuse (InputOverflow, from vt)
         self.cols, self.rows = cols, rows
-        self.process.resize(cols, rows)
         self.on_change()
         if self.recorder is not None:
             self.recorder.resize(cols, rows)
