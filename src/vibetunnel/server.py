@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import uvicorn
 from fastapi import FastAPI
 
+from vibetunnel.api.wsconn import BoundedWebSocketProtocol
 from vibetunnel.config import Config
 
 log = logging.getLogger("vibetunnel")
@@ -75,7 +76,7 @@ async def serve(
     uv_config = uvicorn.Config(
         app,
         http="httptools",
-        ws="websockets-sansio",
+        ws=BoundedWebSocketProtocol,  # websockets-sansio, bounded for peers that do not read
         lifespan="on",
         log_config=None,
         access_log=False,
