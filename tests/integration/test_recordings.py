@@ -381,6 +381,39 @@ def test_traversal_with_raw_paths_is_404(
         assert (outside / name).read_text() == SECRET
 
 
+def test_a_hard_link_in_the_folder_is_not_served(api: httpx.Client, outside: Path) -> None:
+    # A second name for a file outside the folder: nothing but its link count tells it
+    # from a recording.
+    with contextlib.suppress(FileExistsError):
+        os.link(outside / "secret.cast", outside / "recordings" / "hard.cast")
+    r = api.get("/api/recordings/hard")
+    assert_error_404(r)
+    assert SECRET not in r.text
+    assert "hard" not in [e["id"] for e in api.get("/api/recordings").json()]
+
+
+def test_links_and_fifos_in_the_folder_are_left_alone_at_start(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    # The start-up repair cuts a torn last line: through a symbolic link it cut the file
+    # the link points to, and a FIFO named like a recording hung the start.
+    home = tmp_path / "home"
+    folder = home / "recordings"
+    folder.mkdir(parents=True)
+    notes = tmp_path / "notes.cast"
+    notes.write_text(json.dumps({"version": 2, "width": 80, "height": 24}) + '\n[1, "o", "torn')
+    before = notes.read_bytes()
+    (folder / "link.cast").symlink_to(notes)
+    os.link(notes, folder / "hard.cast")
+    os.mkfifo(folder / "pipe.cast")
+    srv = own_server(servers, home)
+    assert notes.read_bytes() == before
+    with srv.client() as api:
+        assert api.get("/api/recordings").json() == []
+        for rid in ("link", "hard", "pipe"):
+            assert_error_404(api.get(f"/api/recordings/{rid}"))
+
+
 # -- crashes, shutdown, restarts -----------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vibetunnel.files import open_plain
 from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
 from vibetunnel.recording.index import repair_cast
 
@@ -100,8 +101,10 @@ def _open(state: _FileState) -> None:
         return
     try:
         state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        state.fd = os.open(state.path, flags, FILE_MODE)
+        # Never through a link: O_TRUNC on a link (or on a hard link's other name) would
+        # empty a file outside the folder. The file is cut only once it is known plain.
+        state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.ftruncate(state.fd, 0)
         # O_CREAT's mode does not apply to a file that already existed.
         os.fchmod(state.fd, FILE_MODE)
     except OSError as e:
@@ -116,8 +119,7 @@ def _reopen(state: _FileState) -> None:
     # mid-line), then append; never create the file or follow a link.
     repair_cast(state.path)
     try:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        state.fd = os.open(state.path, flags)
+        state.fd = open_plain(state.path, os.O_WRONLY | os.O_APPEND)
         state.offset = os.fstat(state.fd).st_size
     except OSError as e:
         _fail(state, "reopen", e)
