@@ -414,6 +414,71 @@ def test_links_and_fifos_in_the_folder_are_left_alone_at_start(
             assert_error_404(api.get(f"/api/recordings/{rid}"))
 
 
+# -- a folder that cannot be written -------------------------------------------------------
+
+
+def test_a_recordings_folder_that_cannot_be_written_is_said_not_fatal(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    # Root bypasses permissions, so "cannot be written" is a file where the folder should
+    # be. The server used to refuse to start; sessions now start, unrecorded, and say why.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "recordings").write_text("not a folder")
+    srv = own_server(servers, home)
+    for start in ("first", "next"):
+        assert any("recordings folder" in line and "WARNING" in line for line in srv.output)
+        with srv.client() as api:
+            s = create(api, command=SH, args=["-c", "read x; echo got-$x"])
+            assert s["recording"] is False, start
+            assert "not a folder" in s["recordingError"], start
+            got = api.get(f"/api/sessions/{s['id']}").json()
+            assert (got["recording"], got["recordingError"]) == (False, s["recordingError"])
+            assert (
+                api.post(f"/api/sessions/{s['id']}/input", json={"data": "1\n"}).status_code == 204
+            )
+            wait_until(
+                lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited",  # noqa: B023
+                what="the session to run and end",
+            )
+            assert api.get("/api/recordings").json() == []
+        if start == "first":
+            srv.restart()
+    assert (home / "recordings").read_text() == "not a folder"
+
+
+def test_a_session_says_when_its_recording_cannot_be_written(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    srv = own_server(servers, home)
+    with srv.client() as api:
+        s = create(api, command=SH, args=["-c", "exec sleep 60"])
+        assert (s["recording"], s["recordingError"]) == (True, None)
+        # The folder goes away while the server runs: the next session's file cannot be made.
+        (home / "recordings").rename(home / "recordings.old")
+        (home / "recordings").write_text("not a folder")
+        t = create(api, command=SH, args=["-c", "exec sleep 60"])
+        late = wait_until(
+            lambda: (j := api.get(f"/api/sessions/{t['id']}").json())["recordingError"] and j,
+            what="the session to say its recording failed",
+        )
+        assert late["recording"] is False and "open failed" in late["recordingError"]
+        for sid in (s["id"], t["id"]):
+            api.delete(f"/api/sessions/{sid}")
+    (home / "recordings").unlink()
+    (home / "recordings.old").rename(home / "recordings")
+
+
+def test_sessions_say_they_are_not_recorded_with_no_record(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    srv = own_server(servers, tmp_path / "home", "--no-record")
+    with srv.client() as api:
+        s = create(api, command=SH, args=["-c", "true"])
+        assert (s["recording"], s["recordingError"]) == (False, None)
+
+
 # -- crashes, shutdown, restarts -----------------------------------------------------------
 
 

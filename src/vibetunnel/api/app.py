@@ -125,9 +125,13 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
 
 async def _prune_daily(recs: Recordings, days: float) -> None:
     while True:
-        removed = await asyncio.to_thread(recs.index.prune, days)
-        if removed:
-            log.warning("removed %d recordings older than %g days", len(removed), days)
+        try:
+            removed = await asyncio.to_thread(recs.index.prune, days)
+        except OSError as exc:  # a folder that cannot be written: try again tomorrow
+            log.warning("recordings not pruned: %s", exc)
+        else:
+            if removed:
+                log.warning("removed %d recordings older than %g days", len(removed), days)
         await asyncio.sleep(PRUNE_EVERY)
 
 

@@ -64,6 +64,11 @@ class SessionOut(BaseModel):
     clients: int
     lost: str | None = None
     """Why the program can no longer be reached or its exit code known (its keeper died)."""
+    recording: bool = False
+    """The session is being recorded (false with --no-record, or when it cannot be)."""
+    recordingError: str | None = None
+    """Why it is not recorded though recording is on: the recordings folder cannot be
+    written, or its file could not be."""
 
 
 class Health(BaseModel):

@@ -30,6 +30,10 @@ class Pty(Protocol):
 class Recorder(Protocol):
     """Where a session's events go besides its clients (the asciicast writer)."""
 
+    @property
+    def error(self) -> str | None:
+        """Why the recording failed (it may find out after the session started), or None."""
+
     def output(self, data: str) -> None: ...
     def input(self, data: str) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
@@ -61,6 +65,10 @@ class Session:
     exit_code: int | None = None
     lost: str | None = None
     """Why this session's program can no longer be reached or its exit code known."""
+    recording: bool = False
+    """This session is recorded (by this server's `recorder`, or by vt itself)."""
+    recording_error: str | None = None
+    """Why it is not recorded though recording is on (the folder cannot be written)."""
     output: Output = field(default_factory=Output)
     clients: set[Client] = field(default_factory=set)
     on_change: Callable[[], None] = lambda: None
@@ -72,6 +80,21 @@ class Session:
             self.pid = self.process.pid
         if self.recorder is not None:
             self.output.recording = self.recorder
+            self.recording = True
+
+    def record_with(self, recorder: Recorder | None, error: str | None) -> None:
+        """Record with `recorder`; None: not recorded, because of `error` (None: recording
+        is off)."""
+        self.recorder = recorder
+        self.output.recording = recorder
+        self.recording = recorder is not None
+        self.recording_error = None if recorder is not None else error
+
+    def why_not_recorded(self) -> str | None:
+        """Why this session is not being recorded though it should be, or None."""
+        if self.recording_error is not None:
+            return self.recording_error
+        return self.recorder.error if self.recorder is not None else None
 
     def start(self) -> None:
         assert self.process is not None
@@ -97,6 +120,8 @@ class Session:
             "exitedAt": iso(self.exited_at),
             "clients": len(self.clients),
             "lost": self.lost,
+            "recording": self.recording and self.why_not_recorded() is None,
+            "recordingError": self.why_not_recorded(),
         }
 
     # -- output -----------------------------------------------------------------------------

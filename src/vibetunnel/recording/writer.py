@@ -53,7 +53,7 @@ _os_write = os.write
 class _FileState:
     """A writer's file, touched only by the writer thread (except `offset`, read)."""
 
-    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed")
+    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed", "error")
 
     def __init__(self, path: Path, header: str | None) -> None:
         self.path = path
@@ -65,6 +65,8 @@ class _FileState:
         self.last_t = 0.0
         self.failed = False
         """An error was logged for this file (log once)."""
+        self.error: str | None = None
+        """That first error, said for a user (read from other threads: one assignment)."""
         self.broken = False
         """Nothing more can be written to this file."""
         self.closed = False
@@ -92,6 +94,7 @@ def _ensure_thread() -> None:
 def _fail(state: _FileState, what: str, error: OSError) -> None:
     if not state.failed:
         state.failed = True
+        state.error = f"recording {state.path}: {what} failed: {error.strerror or error}"
         log.error("recording %s: %s failed: %s", state.path, what, error)
 
 
@@ -278,6 +281,11 @@ class CastWriter:
     def closed(self) -> bool:
         """True once `close()` was called."""
         return not self._closer.alive
+
+    @property
+    def error(self) -> str | None:
+        """Why this recording failed (could not be opened, or a write failed), else None."""
+        return self._state.error
 
     @property
     def bytes_written(self) -> int:
