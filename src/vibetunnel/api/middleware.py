@@ -23,6 +23,7 @@ access_log = logging.getLogger("vibetunnel.access")
 
 SUPPORTED_MAJORS = (1,)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VERSION = re.compile(r"[vV]?([0-9]{1,6})(\..*)?", re.DOTALL)
 _TOKEN_IN_QUERY = re.compile(r"(^|&)(token|login)=[^&]*")
 
 
@@ -35,8 +36,9 @@ def check_client_version(value: str | None) -> None:
     """X-Client-Version: absent is fine; a major version we do not speak is a 400."""
     if value is None:
         return
-    major = value.strip().lstrip("vV").split(".", 1)[0]
-    if not major.isdigit() or int(major) not in SUPPORTED_MAJORS:
+    major = _VERSION.fullmatch(value.strip())
+    # The pattern, not int() alone: int() takes "²" and refuses 5,000 digits with ValueError.
+    if major is None or int(major.group(1)) not in SUPPORTED_MAJORS:
         speaks = ", ".join(f"{m}.x" for m in SUPPORTED_MAJORS)
         raise UnsupportedClient(
             f"X-Client-Version {value[:40]!r} is not supported; this server speaks {speaks}"

@@ -38,8 +38,11 @@ def is_loopback(host: str) -> bool:
 
 
 def host_name(value: str) -> str:
-    """The host part of a Host header (`[::1]:4020` -> `::1`)."""
-    return urlsplit("//" + value).hostname or ""
+    """The host part of a Host header (`[::1]:4020` -> `::1`); "" when it has none."""
+    try:
+        return urlsplit("//" + value).hostname or ""
+    except ValueError:  # an unclosed "[": no host at all
+        return ""
 
 
 def bearer_token(headers: Headers, query: bytes) -> str | None:
@@ -49,6 +52,13 @@ def bearer_token(headers: Headers, query: bytes) -> str | None:
         return auth[7:].strip() or None
     values = parse_qs(query.decode("latin-1")).get("token")
     return values[0] if values else None
+
+
+def _netloc(url: str) -> str | None:
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # not a URL: matches no Host
+        return None
 
 
 class Security:
@@ -124,7 +134,7 @@ class Security:
     def check_origin(self, ws: WebSocket) -> None:
         """Browsers send Origin; one that is not this server's is a cross-site page."""
         origin = ws.headers.get("origin")
-        if origin and urlsplit(origin).netloc != ws.headers.get("host"):
+        if origin and _netloc(origin) != ws.headers.get("host"):
             raise Forbidden("cross-origin WebSocket refused")
 
     async def authorize_ws(self, ws: WebSocket, session_id: str | None) -> bool:
