@@ -265,3 +265,9 @@ def test_session_list_is_pushed_as_events(shared_server: RunningServer) -> None:
         )
         assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
         next_list(lines, lambda sessions: all(x["id"] != s["id"] for x in sessions))
+
+
+def test_a_missing_asset_is_404(api: httpx.Client) -> None:
+    # In a checkout whose web app is not built, /assets had no folder: a 500 (found by the fuzz).
+    r = api.get("/assets/nothing-here.js")
+    assert r.status_code == 404, r.text

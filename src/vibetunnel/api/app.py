@@ -137,7 +137,10 @@ async def _prune_daily(recs: Recordings, days: float) -> None:
 
 def _mount_web(app: FastAPI) -> None:
     """The web app: one page for every front-end route, its assets under /assets."""
-    app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets", check_dir=False), name="assets")
+    if (WEB_DIR / "assets").is_dir():
+        # Not built (a checkout without npm): no route, so /assets/... is a 404, not the
+        # 500 of a StaticFiles whose folder is missing.
+        app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
 
     async def page(request: Request) -> Response:
         index = WEB_DIR / "index.html"
