@@ -63,7 +63,10 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     def _feed(self) -> None:
         """Parse what was read, FEED bytes at a time, while the app has nothing waiting (or
         has closed: messages are then dropped, and the peer's close frame must be read)."""
-        while self._unparsed and (self.queue.empty() or self.close_sent) and not self.disconnected:
+        while self._unparsed and (self.queue.empty() or self.close_sent):
+            if self.disconnected or self.transport.is_closing() or self.conn.parser_exc:
+                self._unparsed.clear()  # nobody will read the rest
+                return
             chunk = bytes(self._unparsed[:FEED])
             del self._unparsed[:FEED]
             super().data_received(chunk)
@@ -98,7 +101,7 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
             self._abort_timer = self.loop.call_later(LINGER, self._abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._unparsed and not self.disconnected:
+        if self._unparsed and not self.disconnected and self.conn.parser_exc is None:
             # What the peer sent before it left reaches the app before the disconnect.
             rest, self._unparsed = bytes(self._unparsed), bytearray()
             super().data_received(rest)

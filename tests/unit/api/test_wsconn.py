@@ -215,3 +215,17 @@ async def test_a_connection_left_open_after_the_app_is_reset(
 
     protocol, transport, peer = connect(app)
     await asyncio.wait_for(transport.aborted.wait(), DEADLINE)
+
+
+async def test_nothing_is_parsed_after_a_protocol_error(connect: Any) -> None:
+    hold = asyncio.Event()
+    protocol, transport, peer = connect(await accept_then(hold))
+    await settle(lambda: protocol.handshake_complete)
+    peer.received(transport)
+    for _ in range(1000):
+        peer.client.send_text(b'{"type":"ping"}')
+    # An unmasked frame (a server's frame, never a client's) first: a protocol error.
+    protocol.data_received(b"\x81\x02hi" + b"".join(peer.client.data_to_send()))
+    assert protocol.conn.parser_exc is not None and transport.closing
+    assert not protocol._unparsed  # dropped, not parsed after the error
+    hold.set()
