@@ -169,7 +169,10 @@ class Recordings:
 
 def _logged(job: Callable[..., None], *args: object) -> None:
     """Run an index job on the worker, logging what fails (a Future would keep it silent)."""
+    name = getattr(job, "__name__", job)
     try:
         job(*args)
+    except OSError as exc:  # the disk or the folder: said in one line, no traceback
+        log.error("recordings index: %s failed: %s", name, exc)
     except Exception:
-        log.exception("recordings index: %s failed", getattr(job, "__name__", job))
+        log.exception("recordings index: %s failed", name)
