@@ -61,7 +61,9 @@ class Server:
     """`vibetunnel serve --port 0 ARGS` with `VIBETUNNEL_HOME=home`, in a session of its own
     (a Ctrl-C at the terminal reaches the bench only, which then stops it in order)."""
 
-    def __init__(self, home: Path, args: tuple[str, ...], env: dict[str, str]) -> None:
+    def __init__(
+        self, home: Path, args: tuple[str, ...], env: dict[str, str], nofile: int | None = None
+    ) -> None:
         self.home = home
         self.args = args
         self.env = env
@@ -70,8 +72,11 @@ class Server:
         self.output: list[str] = []
         self._listening = threading.Event()
         home.mkdir(parents=True, exist_ok=True)
+        # prlimit execs the server: the pid is the server's. Soft and hard, so the server's
+        # own raise to the hard limit (files.raise_open_files_limit) cannot lift it.
+        limit = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] if nofile else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vibetunnel", "serve", "--port", "0", *args],
+            [*limit, sys.executable, "-m", "vibetunnel", "serve", "--port", "0", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -143,10 +148,19 @@ class Fleet:
     ) -> None:
         self.close()
 
-    def start(self, version: Version, name: str, *args: str) -> Server:
+    def start(
+        self,
+        version: Version,
+        name: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        nofile: int | None = None,
+    ) -> Server:
+        """Start a server of `version`; `env` adds to its environment, `nofile` caps its
+        open files."""
         home = self.tmp / f"{version.label}-{name}"
         self.homes.append(home)
-        srv = Server(home, args, version.env)
+        srv = Server(home, args, {**version.env, **(env or {})}, nofile)
         self.running.append(srv)
         return srv
 

@@ -9,8 +9,10 @@ only ever sees the old content or the new one, whole.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
+import stat
 import tempfile
 from pathlib import Path
 
@@ -106,6 +108,41 @@ def _create_exclusive(path: Path, data: bytes) -> bool:
         f.flush()
         os.fsync(f.fileno())
     return True
+
+
+class NotPlainFile(OSError):
+    """A name that is not a regular file with one link (a link, a folder, a FIFO...)."""
+
+
+def open_plain(path: Path, flags: int, mode: int = PRIVATE_FILE) -> int:
+    """Open `path` only if it is a regular file with one link; the descriptor.
+
+    Never follows a symbolic link (O_NOFOLLOW: ELOOP), never blocks on a FIFO (O_NONBLOCK
+    while opening), and refuses a hard link (st_nlink > 1): through any of these, serving or
+    repairing a file in a folder of ours would reach a file outside it. A file this call
+    creates (O_CREAT in `flags`) is made with `mode`. Raises OSError (NotPlainFile for a
+    name that exists but is no plain file).
+    """
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            kind = "a hard link" if stat.S_ISREG(st.st_mode) else "not a regular file"
+            raise NotPlainFile(errno.EPERM, f"{kind}, refused", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def is_plain(path: Path) -> bool:
+    """`path` is a regular file with one link (not followed if it is a link)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1
 
 
 def remove_stale_temps(path: Path) -> None:

@@ -381,6 +381,104 @@ def test_traversal_with_raw_paths_is_404(
         assert (outside / name).read_text() == SECRET
 
 
+def test_a_hard_link_in_the_folder_is_not_served(api: httpx.Client, outside: Path) -> None:
+    # A second name for a file outside the folder: nothing but its link count tells it
+    # from a recording.
+    with contextlib.suppress(FileExistsError):
+        os.link(outside / "secret.cast", outside / "recordings" / "hard.cast")
+    r = api.get("/api/recordings/hard")
+    assert_error_404(r)
+    assert SECRET not in r.text
+    assert "hard" not in [e["id"] for e in api.get("/api/recordings").json()]
+
+
+def test_links_and_fifos_in_the_folder_are_left_alone_at_start(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    # The start-up repair cuts a torn last line: through a symbolic link it cut the file
+    # the link points to, and a FIFO named like a recording hung the start.
+    home = tmp_path / "home"
+    folder = home / "recordings"
+    folder.mkdir(parents=True)
+    notes = tmp_path / "notes.cast"
+    notes.write_text(json.dumps({"version": 2, "width": 80, "height": 24}) + '\n[1, "o", "torn')
+    before = notes.read_bytes()
+    (folder / "link.cast").symlink_to(notes)
+    os.link(notes, folder / "hard.cast")
+    os.mkfifo(folder / "pipe.cast")
+    srv = own_server(servers, home)
+    assert notes.read_bytes() == before
+    with srv.client() as api:
+        assert api.get("/api/recordings").json() == []
+        for rid in ("link", "hard", "pipe"):
+            assert_error_404(api.get(f"/api/recordings/{rid}"))
+
+
+# -- a folder that cannot be written -------------------------------------------------------
+
+
+def test_a_recordings_folder_that_cannot_be_written_is_said_not_fatal(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    # Root bypasses permissions, so "cannot be written" is a file where the folder should
+    # be. The server used to refuse to start; sessions now start, unrecorded, and say why.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "recordings").write_text("not a folder")
+    srv = own_server(servers, home)
+    for start in ("first", "next"):
+        assert any("recordings folder" in line and "WARNING" in line for line in srv.output)
+        with srv.client() as api:
+            s = create(api, command=SH, args=["-c", "read x; echo got-$x"])
+            assert s["recording"] is False, start
+            assert "not a folder" in s["recordingError"], start
+            got = api.get(f"/api/sessions/{s['id']}").json()
+            assert (got["recording"], got["recordingError"]) == (False, s["recordingError"])
+            assert (
+                api.post(f"/api/sessions/{s['id']}/input", json={"data": "1\n"}).status_code == 204
+            )
+            wait_until(
+                lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited",  # noqa: B023
+                what="the session to run and end",
+            )
+            assert api.get("/api/recordings").json() == []
+        if start == "first":
+            srv.restart()
+    assert (home / "recordings").read_text() == "not a folder"
+
+
+def test_a_session_says_when_its_recording_cannot_be_written(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    srv = own_server(servers, home)
+    with srv.client() as api:
+        s = create(api, command=SH, args=["-c", "exec sleep 60"])
+        assert (s["recording"], s["recordingError"]) == (True, None)
+        # The folder goes away while the server runs: the next session's file cannot be made.
+        (home / "recordings").rename(home / "recordings.old")
+        (home / "recordings").write_text("not a folder")
+        t = create(api, command=SH, args=["-c", "exec sleep 60"])
+        late = wait_until(
+            lambda: (j := api.get(f"/api/sessions/{t['id']}").json())["recordingError"] and j,
+            what="the session to say its recording failed",
+        )
+        assert late["recording"] is False and "open failed" in late["recordingError"]
+        for sid in (s["id"], t["id"]):
+            api.delete(f"/api/sessions/{sid}")
+    (home / "recordings").unlink()
+    (home / "recordings.old").rename(home / "recordings")
+
+
+def test_sessions_say_they_are_not_recorded_with_no_record(
+    servers: list[RunningServer], tmp_path: Path
+) -> None:
+    srv = own_server(servers, tmp_path / "home", "--no-record")
+    with srv.client() as api:
+        s = create(api, command=SH, args=["-c", "true"])
+        assert (s["recording"], s["recordingError"]) == (False, None)
+
+
 # -- crashes, shutdown, restarts -----------------------------------------------------------
 
 

@@ -165,6 +165,18 @@ def test_input_with_a_lone_surrogate_is_400(api: httpx.Client) -> None:
     assert r.status_code == 400 and r.json()["error"]["message"].startswith("data")
 
 
+def test_one_huge_input_to_a_program_that_does_not_read_is_refused(api: httpx.Client) -> None:
+    # At most 16 MiB is queued whatever the size of one write: one 20 MiB paste is a 429
+    # (or, refused before it is read, a 413), never queued whole.
+    s = create(api, command="/bin/sh", args=["-c", "exec sleep 60"])
+    url = f"/api/sessions/{s['id']}/input"
+    r = api.post(url, json={"data": "x" * (20 * 1024 * 1024)})
+    assert r.status_code in (413, 429), r.text
+    assert r.json()["error"]["code"] in ("too_many_requests", "payload_too_large"), r.text
+    assert api.post(url, json={"data": "ok"}).status_code == 204  # nothing of it was queued
+    api.delete(f"/api/sessions/{s['id']}")
+
+
 def test_input_to_exited_session_is_400(api: httpx.Client) -> None:
     s = create(api, command="/bin/true")
     wait_until(lambda: api.get(f"/api/sessions/{s['id']}").json()["status"] == "exited")
@@ -265,3 +277,9 @@ def test_session_shows_the_programs_title_and_activity(api: httpx.Client) -> Non
     )
     assert got["title"] == "building docs"
     assert got["activityAt"] is not None and got["activityAt"] >= got["createdAt"]
+
+
+def test_a_missing_asset_is_404(api: httpx.Client) -> None:
+    # In a checkout whose web app is not built, /assets had no folder: a 500 (found by the fuzz).
+    r = api.get("/assets/nothing-here.js")
+    assert r.status_code == 404, r.text

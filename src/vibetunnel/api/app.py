@@ -125,16 +125,23 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
 
 async def _prune_daily(recs: Recordings, days: float) -> None:
     while True:
-        removed = await asyncio.to_thread(recs.index.prune, days)
-        if removed:
-            log.warning("removed %d recordings older than %g days", len(removed), days)
+        try:
+            removed = await asyncio.to_thread(recs.index.prune, days)
+        except OSError as exc:  # a folder that cannot be written: try again tomorrow
+            log.warning("recordings not pruned: %s", exc)
+        else:
+            if removed:
+                log.warning("removed %d recordings older than %g days", len(removed), days)
         await asyncio.sleep(PRUNE_EVERY)
 
 
 def _mount_web(app: FastAPI) -> None:
     """The web app: one page for every front-end route, its assets under /assets, and its
     not-found page (status 404) for any other page a browser asks for."""
-    app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets", check_dir=False), name="assets")
+    if (WEB_DIR / "assets").is_dir():
+        # Not built (a checkout without npm): no route, so /assets/... is a 404, not the
+        # 500 of a StaticFiles whose folder is missing.
+        app.mount("/assets", StaticFiles(directory=WEB_DIR / "assets"), name="assets")
     index = WEB_DIR / "index.html"
 
     async def page(request: Request) -> Response:

@@ -61,6 +61,7 @@ async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordi
         return
     remote = RemotePty(reg.pid)
     session = _session(reg, remote)
+    session.recording_error = recordings.error  # vt writes to the same folder
     _replace_stale_link(manager, reg.id)
     try:
         manager.adopt(session)
@@ -85,6 +86,7 @@ def _session(reg: Register, remote: RemotePty) -> Session:
         rows=reg.rows,
         process=remote,
         recorder=None,  # vt writes the recording itself
+        recording=True,
         created_at=reg.created_at,
         fixed_size=True,  # the size of the user's own terminal: browsers render it as it is
     )

@@ -68,6 +68,11 @@ class SessionOut(BaseModel):
     """The title the program last set (OSC 0 or 2), e.g. a shell's "user@host: ~/src"."""
     activityAt: str | None = None
     """When the program last wrote output (this server's view)."""
+    recording: bool = False
+    """The session is being recorded (false with --no-record, or when it cannot be)."""
+    recordingError: str | None = None
+    """Why it is not recorded though recording is on: the recordings folder cannot be
+    written, or its file could not be."""
 
 
 class Health(BaseModel):

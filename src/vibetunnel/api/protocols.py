@@ -29,10 +29,10 @@ from typing import Any, ClassVar
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
 from vibetunnel.api.peers import ConnectionGuard, peer_key
+from vibetunnel.api.wsconn import BoundedWebSocketProtocol
 
 log = logging.getLogger("vibetunnel")
 
@@ -151,9 +151,10 @@ class GuardedHttp(HttpToolsProtocol):
             )
 
 
-class GuardedWebSocket(WebSocketsSansIOProtocol):
-    """uvicorn's WebSocket protocol, which gives the connection's slot back when it ends and
-    stops reading a peer that goes on sending after the server's close."""
+class GuardedWebSocket(BoundedWebSocketProtocol):
+    """The WebSocket protocol (uvicorn's, bounded for peers that do not read: api/wsconn.py),
+    which gives the connection's slot back when it ends and stops reading a peer that goes on
+    sending after the server's close."""
 
     guard: ClassVar[Guard]
 

@@ -34,7 +34,9 @@ Authorizer = Callable[[WebSocket, str | None], Awaitable[bool]]
 async def close(ws: WebSocket, code: Close, why: str = "") -> None:
     """Close with `code` and `why` (cut to fit), unless the socket is already gone."""
     if ws.application_state != WebSocketState.DISCONNECTED:
-        with contextlib.suppress(RuntimeError, OSError):
+        # WebSocketDisconnect: the peer went away meanwhile, or read nothing and was dropped
+        # (api/wsconn.py): there is nobody left to tell.
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
             await ws.close(code, reasons.reason(why))
 
 
@@ -118,7 +120,7 @@ async def _receive(
             raise ProtocolError("binary messages are not accepted; send JSON text")
         msg = messages.parse(text)
         if isinstance(msg, messages.Ping):
-            client.send_text(messages.PONG)
+            client.send_text(messages.PONG)  # dropped while eight are unsent (pty/client.py)
         elif not writable:
             pass  # a read-only viewer: keystrokes and its window size do not reach the program
         elif isinstance(msg, messages.Input):

@@ -58,9 +58,10 @@ def _write(text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the recording's output events to stdout, keeping (scaled) time."""
     try:
-        path = RecordingIndex(recordings_dir(home_dir())).path_for(args.id)
+        with RecordingIndex(recordings_dir(home_dir())).open(args.id) as f:
+            raw = f.read()
         # "replace": a torn multi-byte character in the last line must not stop us.
-        _, events = parse(path.read_bytes().decode("utf-8", "replace"))
+        _, events = parse(raw.decode("utf-8", "replace"))
     except RecordingNotFound:
         print(f"vibetunnel play: no recording {args.id!r}", file=sys.stderr)
         return 1

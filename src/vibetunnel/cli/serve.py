@@ -152,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
         keeper.close()
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
+    if config.record and (error := app.state.recordings.error) is not None:
+        # Not a reason to refuse to start: the sessions say it too (recordingError).
+        print(f"vibetunnel: WARNING: {error}: sessions are not recorded", file=sys.stderr)
     tokens = app.state.tokens
     server_file = config.home / SERVER_FILE
 

@@ -16,6 +16,8 @@ from vibetunnel.protocol import frames, messages
 from vibetunnel.protocol.aggregate import FlushPolicy
 
 BACKLOG_LIMIT = 4 * 1024 * 1024
+TEXTS_PENDING = 8
+"""Text messages (pongs) held for a client that is not reading; more are dropped."""
 # Home the cursor and erase screen and scrollback before a resynchronising replay.
 RESYNC_PREFIX = b"\x1b[H\x1b[2J\x1b[3J"
 
@@ -74,9 +76,16 @@ class Client:
         self.policy.note_input()
         self._wake()
 
-    def send_text(self, text: str) -> None:
+    def send_text(self, text: str) -> bool:
+        """Queue a text message (a pong); False, and dropped, when TEXTS_PENDING are still
+        unsent: a client that pings and never reads must not grow the server. RFC 6455
+        lets a pong answer only the latest ping, and a client that has not read eight
+        pongs learns nothing from a ninth."""
+        if len(self.texts) >= TEXTS_PENDING:
+            return False
         self.texts.append(text)
         self._wake()
+        return True
 
     def session_exited(self, code: int | None) -> None:
         """Send what is pending, then the exit message; the sender then ends with EXITED."""

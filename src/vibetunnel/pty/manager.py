@@ -85,6 +85,9 @@ class LocalSpawner:
 class Recorders(Protocol):
     """Where sessions are recorded (recording.recorder.Recordings)."""
 
+    error: str | None
+    """Why sessions cannot be recorded (the folder cannot be written), or None."""
+
     def for_session(self, session: Session) -> Recorder | None: ...
     def resume(self, session: Session) -> Recorder | None: ...
     def read_screen(self, session_id: str) -> bytes: ...
@@ -180,8 +183,7 @@ class SessionManager:
             created_at=created_at,
         )
         if self.recorders is not None:
-            session.recorder = self.recorders.for_session(session)
-            session.output.recording = session.recorder
+            session.record_with(self.recorders.for_session(session), self.recorders.error)
         self._add(session)
         return session
 
@@ -221,9 +223,11 @@ class SessionManager:
             lost=kept.get("lost"),
             output=Output(screen=screen if running else None, held=held),
         )
-        if fd is not None and self.recorders is not None and kept.get("record"):
-            session.recorder = self.recorders.resume(session)
-            session.output.recording = session.recorder
+        if self.recorders is not None and kept.get("record"):
+            if fd is not None:
+                session.record_with(self.recorders.resume(session), self.recorders.error)
+            else:  # ended meanwhile: the keeper recorded it to its end
+                session.recording, session.recording_error = True, self.recorders.error
         self._sessions[session.id] = session
         session.on_change = self.touch
         session.on_ended = self._ended

@@ -23,6 +23,7 @@ READ_SIZE = 65536
 READ_BATCH = 256 * 1024
 """Bytes drained per wakeup: amortises the per-chunk work under heavy output."""
 WRITE_QUEUE_LIMIT = 16 * 1024 * 1024
+"""Input bytes held for a program that does not read; see `PtyProcess.write`."""
 EXIT_GRACE = 0.5
 """After the child exits, how long to wait for the PTY to report end of output (EIO): a
 background job still holding the terminal must not keep the session open forever."""
@@ -239,12 +240,21 @@ class PtyProcess:
     # -- input ------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        """Queue `data` for the program's input; never blocks. Raises InputOverflow."""
+        """Queue `data` for the program's input; never blocks.
+
+        Raises InputOverflow, and types nothing of `data`, when the queue would then hold
+        more than WRITE_QUEUE_LIMIT bytes: the check counts the whole write, before the PTY
+        takes any of it, so one huge write is refused as surely as many small ones, and a
+        refused paste is never half typed (a retry then types it once).
+        """
         if self._finished or not data:
             return
+        if len(self._out) + len(data) > WRITE_QUEUE_LIMIT:
+            raise InputOverflow(
+                f"the program is not reading its input ({len(self._out)} bytes queued, "
+                f"{len(data)} more would pass the {WRITE_QUEUE_LIMIT >> 20} MiB limit)"
+            )
         if self._out:
-            if len(self._out) + len(data) > WRITE_QUEUE_LIMIT:
-                raise InputOverflow("the program is not reading its input")
             self._out += data
             return
         try:

@@ -1,8 +1,9 @@
 """A PTY that `vt` runs in its own process, driven over the host link (api/host.py).
 
 Output and the exit arrive from the link and are handed to the session; input, resizes and
-signals become messages queued for vt. The queue is bounded like PtyProcess's input queue, so
-a browser pasting into a vt that does not read cannot grow the server without limit.
+signals become messages queued for vt. The queue is bounded like PtyProcess's input queue
+(WRITE_QUEUE_LIMIT characters of queued messages, input and resizes alike), so a browser
+pasting or resizing into a vt that does not read cannot grow the server without limit.
 """
 
 from __future__ import annotations
@@ -40,15 +41,15 @@ class RemotePty:
     def write(self, data: bytes) -> None:
         """Queue input for vt; never blocks. Raises InputOverflow when vt is not reading."""
         if data:
-            text = data.decode("utf-8", "replace")
-            if self._queued + len(text) > WRITE_QUEUE_LIMIT:
-                raise InputOverflow("the program is not reading its input")
-            self._send(messages.input_message(text))
+            self._send(messages.input_message(data.decode("utf-8", "replace")), bounded=True)
 
     def resize(self, cols: int, rows: int) -> None:
-        self._send(messages.resize_message(cols, rows))
+        """Queue a resize for vt. Raises InputOverflow when vt is not reading: resizes count
+        against the same limit as input, so a flood of them cannot grow the queue either."""
+        self._send(messages.resize_message(cols, rows), bounded=True)
 
     def signal(self, sig: int) -> None:
+        # Never refused: a DELETE must reach vt, and a staged kill queues three at most.
         self._send(messages.signal_message(sig))
 
     async def terminate(self, grace: float = 1.0) -> None:
@@ -57,9 +58,16 @@ class RemotePty:
 
     # -- the link side (called by serve_host) -----------------------------------------------
 
-    def _send(self, message: str) -> None:
+    def _send(self, message: str, bounded: bool = False) -> None:
         if not self.linked or self.exited.is_set():
             return
+        # The limit counts the queued messages themselves: JSON escapes a control character
+        # as six, so counting the input's characters would let six times the limit in.
+        if bounded and self._queued + len(message) > WRITE_QUEUE_LIMIT:
+            raise InputOverflow(
+                f"the program is not reading its input ({self._queued} characters queued for "
+                f"vt, {len(message)} more would pass the {WRITE_QUEUE_LIMIT >> 20} MiB limit)"
+            )
         self._outbox.append(message)
         self._queued += len(message)
         self._wakeup.set()

@@ -30,6 +30,10 @@ class Pty(Protocol):
 class Recorder(Protocol):
     """Where a session's events go besides its clients (the asciicast writer)."""
 
+    @property
+    def error(self) -> str | None:
+        """Why the recording failed (it may find out after the session started), or None."""
+
     def output(self, data: str) -> None: ...
     def input(self, data: str) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
@@ -63,6 +67,10 @@ class Session:
     """Why this session's program can no longer be reached or its exit code known."""
     fixed_size: bool = False
     """The size is not the browsers' to set: a `vt` session keeps its terminal's size."""
+    recording: bool = False
+    """This session is recorded (by this server's `recorder`, or by vt itself)."""
+    recording_error: str | None = None
+    """Why it is not recorded though recording is on (the folder cannot be written)."""
     output: Output = field(default_factory=Output)
     clients: set[Client] = field(default_factory=set)
     on_change: Callable[[], None] = lambda: None
@@ -74,6 +82,21 @@ class Session:
             self.pid = self.process.pid
         if self.recorder is not None:
             self.output.recording = self.recorder
+            self.recording = True
+
+    def record_with(self, recorder: Recorder | None, error: str | None) -> None:
+        """Record with `recorder`; None: not recorded, because of `error` (None: recording
+        is off)."""
+        self.recorder = recorder
+        self.output.recording = recorder
+        self.recording = recorder is not None
+        self.recording_error = None if recorder is not None else error
+
+    def why_not_recorded(self) -> str | None:
+        """Why this session is not being recorded though it should be, or None."""
+        if self.recording_error is not None:
+            return self.recording_error
+        return self.recorder.error if self.recorder is not None else None
 
     def start(self) -> None:
         assert self.process is not None
@@ -101,6 +124,8 @@ class Session:
             "lost": self.lost,
             "title": self.output.title,
             "activityAt": iso(self.output.last_output),
+            "recording": self.recording and self.why_not_recorded() is None,
+            "recordingError": self.why_not_recorded(),
         }
 
     # -- output -----------------------------------------------------------------------------
@@ -158,8 +183,8 @@ class Session:
             return
         if (cols, rows) == (self.cols, self.rows):
             return
+        self.process.resize(cols, rows)  # first: it may refuse (InputOverflow, from vt)
         self.cols, self.rows = cols, rows
-        self.process.resize(cols, rows)
         self.on_change()
         if self.recorder is not None:
             self.recorder.resize(cols, rows)

@@ -25,10 +25,10 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from vibetunnel.errors import RecordingNotFound
-from vibetunnel.files import remove_stale_temps, write_private
+from vibetunnel.files import is_plain, open_plain, remove_stale_temps, write_private
 from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.times import iso, unix
 from vibetunnel.protocol.values import is_int, is_number
@@ -124,9 +124,14 @@ def _read_tail(f: IO[bytes], start: int, size: int) -> tuple[int, bytes]:
 
 
 def _inspect_cast(path: Path, repair: bool) -> _CastInfo | None:
-    """Header, last event time and size of a .cast; truncate a torn tail if `repair`."""
+    """Header, last event time and size of a .cast; truncate a torn tail if `repair`.
+
+    Only a plain file is read (and cut): a link named `<id>.cast` would have the repair
+    truncate the file it points to, outside the folder.
+    """
     try:
-        with open(path, "r+b" if repair else "rb") as f:
+        fd = open_plain(path, os.O_RDWR if repair else os.O_RDONLY)
+        with os.fdopen(fd, "r+b" if repair else "rb") as f:
             first = f.readline(_MAX_HEADER)
             try:
                 header = parse_header(first.decode("utf-8"))
@@ -256,11 +261,15 @@ class RecordingIndex:
             entries: dict[str, Entry] = {}
             try:
                 names = sorted(os.listdir(self.folder))
-            except FileNotFoundError:
+            except OSError:  # missing, or not a folder: no recordings (Recordings says why)
                 names = []
             for name in names:
                 recording_id = name[: -len(SUFFIX)]
                 if not name.endswith(SUFFIX) or not ID_PATTERN.fullmatch(recording_id):
+                    continue
+                if not is_plain(self.folder / name):
+                    # A link, a folder, a FIFO: never listed, served or repaired.
+                    log.warning("recording %s skipped: not a plain file", self.folder / name)
                     continue
                 if recording_id in self._active:
                     entries[recording_id] = self._entries[recording_id]
@@ -302,7 +311,7 @@ class RecordingIndex:
     def _size(self, id: str) -> int | None:
         """The size of a recording's file now, or None if it cannot be read."""
         try:
-            return (self.folder / f"{id}{SUFFIX}").stat().st_size
+            return (self.folder / f"{id}{SUFFIX}").lstat().st_size
         except OSError:
             return None
 
@@ -384,31 +393,33 @@ class RecordingIndex:
             raise RecordingNotFound()
         return found[0]
 
-    def path_for(self, id: str) -> Path:
-        """The .cast file of a recording, for serving it.
+    def open(self, id: str) -> BinaryIO:
+        """The .cast file of a recording, open for reading, for serving it.
 
         Only a plain id (letters, digits, "_" and "-", at most 128, no leading
-        "-" or "_") whose file exists inside the folder is accepted: anything
-        else, traversal attempts included, raises `RecordingNotFound`.
+        "-" or "_") whose file in the folder is a plain file (regular, one link,
+        opened without following a link) is accepted: anything else, traversal
+        attempts, symbolic and hard links included, raises `RecordingNotFound`.
         """
         if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
             raise RecordingNotFound()
-        folder = self.folder.resolve()
-        path = (folder / f"{id}{SUFFIX}").resolve()
-        # resolve() follows symlinks: a link out of the folder is refused too.
-        if path.parent != folder or not path.is_file():
-            raise RecordingNotFound()
-        return path
+        try:
+            fd = open_plain(self.folder / f"{id}{SUFFIX}", os.O_RDONLY)
+        except OSError:
+            raise RecordingNotFound() from None
+        return os.fdopen(fd, "rb")
 
     def delete(self, id: str) -> None:
         """Remove a recording's file and entry; `RecordingNotFound` if unknown."""
         if not isinstance(id, str) or not ID_PATTERN.fullmatch(id):
             raise RecordingNotFound()
-        try:
-            (self.folder / f"{id}{SUFFIX}").unlink()
-            existed = True
-        except FileNotFoundError:
-            existed = False
+        path = self.folder / f"{id}{SUFFIX}"
+        # Only a plain file is a recording: anything else under its name stays (and stays
+        # unlisted); unlink would never follow a link, but a folder would be an error.
+        existed = is_plain(path)
+        if existed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         with self._lock:
             known = self._entries.pop(id, None) is not None
             self._active.discard(id)

@@ -7,9 +7,11 @@ before its end, and a slow disk delays only the index, never a terminal.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shlex
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +22,8 @@ from vibetunnel.protocol.times import iso
 from vibetunnel.recording.index import RecordingIndex
 from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
+
+log = logging.getLogger(__name__)
 
 
 class RecordedSession(Protocol):
@@ -51,6 +55,12 @@ class SessionRecorder:
         self._recordings = on_close
         self._id = session_id
 
+    @property
+    def error(self) -> str | None:
+        """Why this session's recording failed, else None (the writer finds out on its own
+        thread: shortly after the session starts, or when a write fails)."""
+        return self.writer.error
+
     def close(self, exit_code: int | None) -> None:
         self.writer.close()
         self._recordings.finished(self._id, exit_code)
@@ -61,12 +71,23 @@ class SessionRecorder:
 
 
 class Recordings:
-    """All recordings of a server: its folder, its index and its worker."""
+    """All recordings of a server: its folder, its index and its worker.
+
+    A folder that cannot be written never stops the server: `error` then says why, sessions
+    start unrecorded (`for_session` and `resume` give None), and what can be read of the
+    folder is still listed and served.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.index = RecordingIndex(folder)
-        self.index.load()
+        self.error: str | None = None
+        """Why sessions are not recorded, or None."""
+        try:
+            self.index.load()  # repairs and writes metadata.json: the folder is writable
+        except OSError as exc:
+            why = "not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
+            self.error = f"recordings folder {folder} cannot be written ({why or exc})"
         self.active: set[str] = set()
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vibetunnel-index")
 
@@ -85,8 +106,11 @@ class Recordings:
             "bytes": 0,
         }
 
-    def for_session(self, session: RecordedSession) -> SessionRecorder:
-        """Start recording `session` (the Session's recorder factory)."""
+    def for_session(self, session: RecordedSession) -> SessionRecorder | None:
+        """Start recording `session` (the Session's recorder factory); None if the folder
+        cannot be written (`error`)."""
+        if self.error is not None:
+            return None
         writer = CastWriter(
             self.folder / f"{session.id}.cast",
             width=session.cols,
@@ -99,8 +123,11 @@ class Recordings:
         self.started(self.entry(session))
         return SessionRecorder(writer, self, session.id)
 
-    def resume(self, session: RecordedSession) -> SessionRecorder:
-        """Carry on the recording of a session this server adopted from the keeper."""
+    def resume(self, session: RecordedSession) -> SessionRecorder | None:
+        """Carry on the recording of a session this server adopted from the keeper; None if
+        the folder cannot be written (`error`)."""
+        if self.error is not None:
+            return None
         writer = CastWriter.resume(self.folder / f"{session.id}.cast", session.created_at)
         self.started(self.entry(session))
         return SessionRecorder(writer, self, session.id)
@@ -110,20 +137,24 @@ class Recordings:
 
     def ended_meanwhile(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         """A program the keeper saw end while no server ran: put its end in the index."""
+        if self.error is not None:
+            return
         with contextlib.suppress(RecordingNotFound):
             if self.index.get(session_id).get("exitCode") is None:
                 self.index.finish(session_id, exit_code, ended_at)
 
     def started(self, entry: dict[str, object]) -> None:
+        if self.error is not None:
+            return  # nothing is written: no entry either
         self.active.add(str(entry["id"]))
-        self._jobs.submit(self.index.start, entry)
+        self._jobs.submit(_logged, self.index.start, entry)
 
     def finished(
         self, session_id: str, exit_code: int | None, ended_at: float | None = None
     ) -> None:
         self.active.discard(session_id)
         when = time.time() if ended_at is None else ended_at
-        self._jobs.submit(self._finish, session_id, exit_code, when)
+        self._jobs.submit(_logged, self._finish, session_id, exit_code, when)
 
     def _finish(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         flush_all()  # `bytes` in the index is then the final size
@@ -134,3 +165,14 @@ class Recordings:
         """Write out everything queued: recordings first, then the index."""
         flush_all()
         self._jobs.shutdown(wait=True)
+
+
+def _logged(job: Callable[..., None], *args: object) -> None:
+    """Run an index job on the worker, logging what fails (a Future would keep it silent)."""
+    name = getattr(job, "__name__", job)
+    try:
+        job(*args)
+    except OSError as exc:  # the disk or the folder: said in one line, no traceback
+        log.error("recordings index: %s failed: %s", name, exc)
+    except Exception:
+        log.exception("recordings index: %s failed", name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vibetunnel.files import open_plain
 from vibetunnel.protocol.screen import REPLAY_LIMIT, ScreenBuffer
 from vibetunnel.recording.asciicast import CastFormatError, parse_event
 
@@ -15,9 +16,10 @@ TAIL = 8 * REPLAY_LIMIT
 
 def read_screen(path: Path, limit: int = REPLAY_LIMIT) -> bytes:
     """The output since the last screen clear (at most `limit` bytes), from the "o" events at
-    the end of the .cast at `path`; empty when there is no such file."""
+    the end of the .cast at `path`; empty when there is no such file, or it is no plain file
+    (a link, a FIFO: see files.open_plain)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_plain(path, os.O_RDONLY)
     except OSError:
         return b""
     with os.fdopen(fd, "rb") as f:

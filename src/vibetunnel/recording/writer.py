@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vibetunnel.files import open_plain
 from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
 from vibetunnel.recording.index import repair_cast
 
@@ -52,7 +53,7 @@ _os_write = os.write
 class _FileState:
     """A writer's file, touched only by the writer thread (except `offset`, read)."""
 
-    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed")
+    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed", "error")
 
     def __init__(self, path: Path, header: str | None) -> None:
         self.path = path
@@ -64,6 +65,8 @@ class _FileState:
         self.last_t = 0.0
         self.failed = False
         """An error was logged for this file (log once)."""
+        self.error: str | None = None
+        """That first error, said for a user (read from other threads: one assignment)."""
         self.broken = False
         """Nothing more can be written to this file."""
         self.closed = False
@@ -91,6 +94,7 @@ def _ensure_thread() -> None:
 def _fail(state: _FileState, what: str, error: OSError) -> None:
     if not state.failed:
         state.failed = True
+        state.error = f"recording {state.path}: {what} failed: {error.strerror or error}"
         log.error("recording %s: %s failed: %s", state.path, what, error)
 
 
@@ -100,8 +104,10 @@ def _open(state: _FileState) -> None:
         return
     try:
         state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        state.fd = os.open(state.path, flags, FILE_MODE)
+        # Never through a link: O_TRUNC on a link (or on a hard link's other name) would
+        # empty a file outside the folder. The file is cut only once it is known plain.
+        state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.ftruncate(state.fd, 0)
         # O_CREAT's mode does not apply to a file that already existed.
         os.fchmod(state.fd, FILE_MODE)
     except OSError as e:
@@ -116,8 +122,7 @@ def _reopen(state: _FileState) -> None:
     # mid-line), then append; never create the file or follow a link.
     repair_cast(state.path)
     try:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
-        state.fd = os.open(state.path, flags)
+        state.fd = open_plain(state.path, os.O_WRONLY | os.O_APPEND)
         state.offset = os.fstat(state.fd).st_size
     except OSError as e:
         _fail(state, "reopen", e)
@@ -276,6 +281,11 @@ class CastWriter:
     def closed(self) -> bool:
         """True once `close()` was called."""
         return not self._closer.alive
+
+    @property
+    def error(self) -> str | None:
+        """Why this recording failed (could not be opened, or a write failed), else None."""
+        return self._state.error
 
     @property
     def bytes_written(self) -> int:

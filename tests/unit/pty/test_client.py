@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import UNIT
 from vibetunnel.protocol import frames, messages
 from vibetunnel.protocol.aggregate import FlushPolicy
-from vibetunnel.pty.client import BACKLOG_LIMIT, RESYNC_PREFIX, Client, Ending
+from vibetunnel.pty.client import BACKLOG_LIMIT, RESYNC_PREFIX, TEXTS_PENDING, Client, Ending
 
 DEADLINE = 5 * UNIT
 
@@ -313,3 +313,20 @@ async def test_send_error_propagates(start: Start, transport: Transport) -> None
     client.feed(b"a")
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(client.run(), DEADLINE)
+
+
+async def test_pongs_for_a_client_that_does_not_read_are_bounded(
+    transport: Transport, start: Start
+) -> None:
+    # A client that pings and never reads: its sender is stuck on a send; pongs pile up to
+    # TEXTS_PENDING, the rest are dropped, and it gets pongs again once it reads.
+    transport.gate = asyncio.Event()
+    client, _ = start()
+    client.feed(b"output the client never reads")
+    await asyncio.wait_for(transport.blocked.wait(), DEADLINE)
+    accepted = sum(client.send_text(messages.PONG) for _ in range(10_000))
+    assert accepted == len(client.texts) == TEXTS_PENDING
+    transport.gate.set()
+    await transport.until(lambda: len(transport.texts) == TEXTS_PENDING, "the pending pongs")
+    assert client.send_text(messages.PONG)
+    await transport.until(lambda: len(transport.texts) == TEXTS_PENDING + 1, "a new pong")

@@ -436,3 +436,27 @@ async def test_end_local_ends_our_children(manager: SessionManager) -> None:
     sessions = [await manager.create(sh("exec sleep 30")) for _ in range(3)]
     await manager.end_local()
     assert [s.exit_code for s in sessions] == [128 + signal.SIGHUP] * 3
+
+
+async def test_a_folder_that_cannot_be_written_records_nothing_and_says_why(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "recordings").write_text("a file where the folder should be")
+    recordings = Recordings(tmp_path / "recordings")  # never raises
+    assert recordings.error is not None and "not a folder" in recordings.error
+    m = SessionManager(recorders=recordings)
+    try:
+        s = await m.create(SessionOptions(command="/bin/sh", args=["-c", "exit 0"]))
+        shown = s.to_json()
+        assert (shown["recording"], shown["recordingError"]) == (False, recordings.error)
+        assert s.recorder is None
+        await asyncio.wait_for(s.process.exited.wait(), DEADLINE)  # type: ignore[union-attr]
+    finally:
+        await m.end_local()
+        recordings.close()
+
+
+async def test_recorded_sessions_say_so(manager: SessionManager) -> None:
+    s = await manager.create(SessionOptions(command="/bin/sh", args=["-c", "exit 0"]))
+    assert (s.to_json()["recording"], s.to_json()["recordingError"]) == (True, None)
+    await ended(s)

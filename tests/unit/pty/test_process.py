@@ -227,6 +227,24 @@ async def test_write_queue_overflow(spawn: Spawn) -> None:
     assert await w.finished() == 129  # SIGHUP: the first stage
 
 
+async def test_one_write_over_the_limit_is_refused_whole(spawn: Spawn) -> None:
+    # The limit holds whatever the size of one write: a single 16 MiB + 1 write to a program
+    # that does not read is refused, and none of it is typed (the echo would show it).
+    w = spawn("echo ready; exec sleep 30").start()
+    await w.see(b"ready")
+    with pytest.raises(InputOverflow) as raised:
+        w.process.write(b"x" * (WRITE_QUEUE_LIMIT + 1))
+    assert raised.value.status == 429 and "16 MiB" in raised.value.message
+    assert not w.process._out
+    w.process.write(b"mark")
+    await w.see(b"mark")
+    assert b"x" not in w.output
+    w.process.write(b"y" * (WRITE_QUEUE_LIMIT - 4096))  # fits: queued, never refused
+    assert 0 < len(w.process._out) <= WRITE_QUEUE_LIMIT
+    await w.process.terminate(grace=0.1 * UNIT)
+    await w.finished()
+
+
 async def test_pause_and_resume_reading(spawn: Spawn) -> None:
     w = spawn("read line; echo got-$line; read again").start()
     w.process.pause_reading()

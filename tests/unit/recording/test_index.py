@@ -155,12 +155,13 @@ def test_get_and_finish_unknown(index: RecordingIndex) -> None:
     assert issubclass(RecordingNotFound, NotFound)
 
 
-# -- path_for -----------------------------------------------------------------
+# -- open ---------------------------------------------------------------------
 
 
-def test_path_for_a_real_recording(index: RecordingIndex, folder: Path) -> None:
-    write_cast(folder, "Session_1-a")
-    assert index.path_for("Session_1-a") == (folder / "Session_1-a.cast").resolve()
+def test_open_a_real_recording(index: RecordingIndex, folder: Path) -> None:
+    path = write_cast(folder, "Session_1-a")
+    with index.open("Session_1-a") as f:
+        assert f.read() == path.read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -193,32 +194,56 @@ def test_path_for_a_real_recording(index: RecordingIndex, folder: Path) -> None:
         "missing",
     ],
 )
-def test_path_for_rejects(index: RecordingIndex, folder: Path, bad: str) -> None:
+def test_open_rejects(index: RecordingIndex, folder: Path, bad: str) -> None:
     write_cast(folder, "ok")
     (folder.parent / "x.cast").write_text("outside")
     with pytest.raises(RecordingNotFound):
-        index.path_for(bad)
+        index.open(bad)
 
 
-def test_path_for_accepts_the_longest_id(index: RecordingIndex, folder: Path) -> None:
+def test_open_accepts_the_longest_id(index: RecordingIndex, folder: Path) -> None:
     write_cast(folder, "a" * 128)
-    assert index.path_for("a" * 128).name == "a" * 128 + ".cast"
+    with index.open("a" * 128) as f:
+        assert f.read(1) == b"{"
 
 
-def test_path_for_rejects_a_symlink_out_of_the_folder(
+def test_open_rejects_a_symlink_out_of_the_folder(
     index: RecordingIndex, folder: Path, tmp_path: Path
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("secret")
     (folder / "evil.cast").symlink_to(secret)
     with pytest.raises(RecordingNotFound):
-        index.path_for("evil")
+        index.open("evil")
 
 
-def test_path_for_rejects_a_folder_named_like_a_cast(index: RecordingIndex, folder: Path) -> None:
+def test_open_rejects_a_symlink_inside_the_folder(index: RecordingIndex, folder: Path) -> None:
+    write_cast(folder, "real")
+    (folder / "alias.cast").symlink_to(folder / "real.cast")
+    with pytest.raises(RecordingNotFound):
+        index.open("alias")
+
+
+def test_open_rejects_a_hard_link(index: RecordingIndex, folder: Path, tmp_path: Path) -> None:
+    # A hard link is a second name for a file anywhere on the file system (~/.ssh/id_rsa):
+    # nothing in the folder tells it from a recording but its link count.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret")
+    os.link(secret, folder / "evil.cast")
+    with pytest.raises(RecordingNotFound):
+        index.open("evil")
+
+
+def test_open_rejects_a_fifo_without_blocking(index: RecordingIndex, folder: Path) -> None:
+    os.mkfifo(folder / "pipe.cast")
+    with pytest.raises(RecordingNotFound):
+        index.open("pipe")  # opened O_NONBLOCK: no writer would ever come
+
+
+def test_open_rejects_a_folder_named_like_a_cast(index: RecordingIndex, folder: Path) -> None:
     (folder / "dir.cast").mkdir()
     with pytest.raises(RecordingNotFound):
-        index.path_for("dir")
+        index.open("dir")
 
 
 # -- delete and prune ---------------------------------------------------------
@@ -545,6 +570,56 @@ def test_a_recording_interrupted_by_a_crash_ends_at_its_last_event(folder: Path)
     assert got["duration"] == 2.25 and got["exitCode"] is None
     assert got["cwd"] == "/home/u"  # the stored entry, not a rebuilt one
     assert got["bytes"] == path.stat().st_size
+
+
+def test_repair_never_cuts_a_file_a_symlink_points_to(folder: Path, tmp_path: Path) -> None:
+    # A .cast that is a link out of the folder, with what looks like a torn tail: the
+    # start-up repair used to truncate the file it points to.
+    outside = tmp_path / "notes.txt"
+    outside.write_text(header_line(80, 24, T0, {}, "c", "t") + '[1, "o", "precious')
+    before = outside.read_bytes()
+    folder.mkdir()
+    (folder / "evil.cast").symlink_to(outside)
+    idx = RecordingIndex(folder)
+    idx.load()
+    assert outside.read_bytes() == before
+    assert idx.list() == []
+
+
+def test_repair_never_cuts_a_hard_link(folder: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "notes.txt"
+    outside.write_text(header_line(80, 24, T0, {}, "c", "t") + '[1, "o", "precious')
+    before = outside.read_bytes()
+    folder.mkdir()
+    os.link(outside, folder / "evil.cast")
+    idx = RecordingIndex(folder)
+    idx.load()
+    assert outside.read_bytes() == before
+    assert idx.list() == []
+
+
+def test_links_fifos_and_folders_are_never_listed(folder: Path, tmp_path: Path) -> None:
+    real = write_cast(folder, "real")
+    (folder / "soft.cast").symlink_to(real)
+    os.link(tmp_path / "recordings" / "real.cast", tmp_path / "second-name")
+    os.mkfifo(folder / "pipe.cast")
+    (folder / "dir.cast").mkdir()
+    for repair in (True, False):
+        idx = RecordingIndex(folder)
+        idx.load(repair=repair)  # a FIFO opened for reading would block here: never opened
+        # real.cast now has two links too: a file reachable by another name is not served.
+        assert idx.list() == []
+    os.unlink(tmp_path / "second-name")
+    idx = RecordingIndex(folder)
+    idx.load()
+    assert [e["id"] for e in idx.list()] == ["real"]  # one name again: a recording again
+
+
+def test_delete_removes_only_plain_files(index: RecordingIndex, folder: Path) -> None:
+    (folder / "dir.cast").mkdir()
+    with pytest.raises(RecordingNotFound):
+        index.delete("dir")
+    assert (folder / "dir.cast").is_dir()
 
 
 def test_load_keeps_recordings_being_written(folder: Path, index: RecordingIndex) -> None:

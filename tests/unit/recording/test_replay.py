@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,14 @@ def test_only_the_tail_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert b"line-000" not in screen
     assert len(screen) < 300
     assert screen.startswith(b"line-") and len(screen) % len(b"line-000\r\n") == 0
+
+
+def test_a_hard_link_is_not_read(tmp_path: Path) -> None:
+    target = cast(tmp_path / "secret.cast", ("o", "not yours\r\n"))
+    os.link(target, tmp_path / "link.cast")
+    assert read_screen(tmp_path / "link.cast") == b""
+
+
+def test_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.cast")
+    assert read_screen(tmp_path / "pipe.cast") == b""  # no writer will ever come

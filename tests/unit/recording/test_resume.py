@@ -123,3 +123,14 @@ def test_a_torn_tail_is_repaired_first(tmp_path: Path) -> None:
     flushed()
     _, events = parse(path.read_text(encoding="utf-8"))
     assert [d for _, _, d in events] == ["whole\r\n", "after\r\n"]
+
+
+def test_a_hard_link_is_never_appended_to(tmp_path: Path) -> None:
+    outside = tmp_path / "precious.txt"
+    before = begun(outside, (1.0, "o", "mine"))
+    os.link(outside, tmp_path / "s.cast")
+    w = CastWriter.resume(tmp_path / "s.cast", time.time())
+    w.output("appended")
+    w.close()
+    flushed()
+    assert outside.read_bytes() == before

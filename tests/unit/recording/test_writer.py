@@ -279,6 +279,27 @@ def test_open_failure_is_logged_once_and_the_thread_lives_on(
     assert parse(good_path.read_text())[1][0][2] == "ok"
 
 
+@pytest.mark.parametrize("link", ["symbolic", "hard"])
+def test_a_link_in_place_of_the_file_is_never_written_through(
+    tmp_path: Path, link: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # O_CREAT | O_TRUNC followed a symbolic link, and truncated a hard link's other name.
+    outside = tmp_path / "precious.txt"
+    outside.write_text("precious\n")
+    path = tmp_path / "rec.cast"
+    if link == "symbolic":
+        path.symlink_to(outside)
+    else:
+        os.link(outside, path)
+    w = new_writer(path)
+    w.output("x")
+    w.close()
+    with caplog.at_level(logging.ERROR, logger="vibetunnel.recording.writer"):
+        flushed()
+    assert outside.read_text() == "precious\n"
+    assert any("open failed" in r.getMessage() for r in caplog.records)
+
+
 def test_disk_full_keeps_whole_lines_logs_once_and_recovers(
     cast: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -59,6 +59,28 @@ async def test_input_backlog_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None
     remote.write(b"x" * 60)  # read: room again
 
 
+async def test_input_backlog_counts_the_queued_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    # JSON escapes a control character as six: the limit counts what is queued, not the input.
+    monkeypatch.setattr("vibetunnel.pty.remote.WRITE_QUEUE_LIMIT", 1000)
+    remote = RemotePty(42)
+    with pytest.raises(InputOverflow):
+        remote.write(b"\x01" * 500)  # 500 characters, 3000 queued
+    assert drain(remote) == []
+    remote.write(b"\x01" * 100)
+    assert remote._queued <= 1000
+
+
+async def test_resizes_count_against_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vibetunnel.pty.remote.WRITE_QUEUE_LIMIT", 1000)
+    remote = RemotePty(42)
+    with pytest.raises(InputOverflow):
+        for i in range(1000):
+            remote.resize(80 + i % 2, 24)
+    assert remote._queued <= 1000
+    remote.signal(signal.SIGHUP)  # a kill is never refused
+    assert drain(remote)[-1] == {"type": "signal", "signal": int(signal.SIGHUP)}
+
+
 async def test_staged_terminate() -> None:
     remote = RemotePty(42)
     remote.start(lambda data: None, lambda code: None)
@@ -105,3 +127,14 @@ async def test_shutdown_leaves_vt_programs_running() -> None:
     manager.adopt(vt_session("a", remote))
     assert manager.shutdown() == []  # nothing to hand the keeper
     assert drain(remote) == []  # no signal sent to vt
+
+
+async def test_a_refused_resize_leaves_the_session_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vibetunnel.pty.remote.WRITE_QUEUE_LIMIT", 60)
+    remote = RemotePty(1)
+    session = vt_session("a", remote)
+    session.start()
+    session.resize(100, 30)
+    with pytest.raises(InputOverflow):
+        session.resize(120, 40)
+    assert (session.cols, session.rows) == (100, 30)  # what vt was told last

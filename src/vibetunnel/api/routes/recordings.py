@@ -1,4 +1,5 @@
-"""Recordings: the index, one .cast file, delete. Ids never reach outside the folder.
+"""Recordings: the index, one .cast file, delete. Ids never reach outside the folder, and
+only plain files are served (recording/index.py: no links, symbolic or hard).
 
 Every index call runs in a worker thread: none of them touches the disk on the event loop.
 """
@@ -6,10 +7,12 @@ Every index call runs in a worker thread: none of them touches the disk on the e
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import os
+from collections.abc import AsyncIterator
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from vibetunnel.api.models import errors
@@ -19,6 +22,7 @@ from vibetunnel.recording.recorder import Recordings
 router = APIRouter(prefix="/api/recordings", tags=["recordings"])
 
 CAST_TYPE = "application/x-asciicast"
+CHUNK = 64 * 1024
 
 
 class RecordingOut(BaseModel):
@@ -51,13 +55,34 @@ async def list_recordings(request: Request) -> list[dict[str, Any]]:
 
 @router.get(
     "/{recording_id}",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {CAST_TYPE: {}}}, **errors(404)},
 )
-async def get_recording(request: Request, recording_id: str) -> FileResponse:
+async def get_recording(request: Request, recording_id: str) -> StreamingResponse:
     """The asciicast v2 file."""
-    path = await asyncio.to_thread(recordings(request).index.path_for, recording_id)
-    return FileResponse(path, media_type=CAST_TYPE, filename=f"{recording_id}.cast")
+    # Opened once, without following links (index.open): serving by path would open the
+    # name again, after the check.
+    f = await asyncio.to_thread(recordings(request).index.open, recording_id)
+    size = os.fstat(f.fileno()).st_size
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f'attachment; filename="{recording_id}.cast"',
+    }
+    return StreamingResponse(_chunks(f, size), media_type=CAST_TYPE, headers=headers)
+
+
+async def _chunks(f: BinaryIO, size: int) -> AsyncIterator[bytes]:
+    """The first `size` bytes of `f` (a recording still written grows meanwhile: the
+    length was sent), read off the event loop; closes `f`."""
+    try:
+        while size > 0:
+            chunk = await asyncio.to_thread(f.read, min(CHUNK, size))
+            if not chunk:
+                break
+            size -= len(chunk)
+            yield chunk
+    finally:
+        f.close()
 
 
 @router.delete("/{recording_id}", status_code=204, responses=errors(404, 409))

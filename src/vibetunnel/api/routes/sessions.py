@@ -136,8 +136,11 @@ async def send_input(request: Request, session_id: str, body: InputBody) -> Resp
     return Response(status_code=204)
 
 
-@router.post("/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404))
+@router.post("/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404, 429))
 async def resize_session(request: Request, session_id: str, body: ResizeBody) -> dict[str, Any]:
     session = running(manager(request), session_id)
-    session.resize(body.cols, body.rows)
+    try:
+        session.resize(body.cols, body.rows)
+    except InputOverflow as exc:  # a vt session whose vt reads nothing
+        raise TooManyRequests(str(exc), retry_after=1) from None
     return session.to_json()

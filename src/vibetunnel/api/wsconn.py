@@ -1,0 +1,124 @@
+"""uvicorn's sans-I/O WebSocket protocol, bounded for a peer that does not read.
+
+**Reading.** uvicorn parses all it reads at once and queues every message for the app, then
+pauses reading until the app has taken them all. 256 KiB of tiny messages (pings) made some
+12,000 queued events per read, 4 MB for one connection; here what was read is parsed FEED
+bytes at a time, and only while the app has nothing waiting.
+
+**Writing.** What the app writes to a WebSocket waits for the peer (`send` awaits the
+transport's "writable" flag), so its output, pongs and exit message are held back, not piled
+up: pty/client.py bounds what waits. Three writes of uvicorn's own did not wait:
+
+- **control-frame pongs.** Each WebSocket PING is answered at once, written whatever the
+  write buffer holds: a peer sending pings and reading nothing grew the server by tens of
+  MB a second. Past PONG_BACKLOG unsent bytes the pong is dropped, which RFC 6455 (5.5.3)
+  allows: a pong may answer only the latest ping.
+- **the close frame** waited for the peer to read like any message: a peer that reads
+  nothing held the app's close (and the socket) forever. It now waits CLOSE_WAIT at most,
+  then the connection is dropped (aborted).
+- **closing the socket** once the app is done flushes the write buffer first, forever if
+  the peer reads nothing (a zero window is probed, never timed out). LINGER after the app
+  ends, a connection still open is reset: its socket and buffers, the kernel's included,
+  are released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from typing import Any
+
+from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
+from uvicorn.protocols.utils import ClientDisconnected
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+PONG_BACKLOG = 256 * 1024
+"""Unsent bytes past which control-frame pongs are dropped. The app's own sends wait below
+the transport's high-water mark (64 KiB) plus one frame, so a peer that reads is never near."""
+FEED = 4096
+"""Bytes parsed at a time. A read brings up to 256 KiB: parsed at once, 256 KiB of tiny
+messages became some 12,000 queued events, sixteen times their size in memory."""
+CLOSE_WAIT = 5.0
+"""Seconds a close frame waits for a peer that reads nothing before the connection is dropped."""
+LINGER = 15.0
+"""Seconds a connection may stay open after its app is done (uvicorn's closing handshake
+waits 10 s for the peer's close frame) before it is dropped."""
+
+
+class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """`WebSocketsSansIOProtocol` whose writes of its own are bounded (see the module)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._abort_timer: asyncio.TimerHandle | None = None
+        self._unparsed = bytearray()
+        """Read, not yet parsed: parsing waits until the app has taken what was parsed."""
+
+    def data_received(self, data: bytes) -> None:
+        self._unparsed += data
+        self._feed()
+
+    def _feed(self) -> None:
+        """Parse what was read, FEED bytes at a time, while the app has nothing waiting (or
+        has closed: messages are then dropped, and the peer's close frame must be read)."""
+        while self._unparsed and (self.queue.empty() or self.close_sent):
+            if self.disconnected or self.transport.is_closing() or self.conn.parser_exc:
+                self._unparsed.clear()  # nobody will read the rest
+                return
+            chunk = bytes(self._unparsed[:FEED])
+            del self._unparsed[:FEED]
+            super().data_received(chunk)
+        if self._unparsed and not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()  # resumed by `receive` once the app caught up
+
+    async def receive(self) -> ASGIReceiveEvent:
+        message = await super().receive()
+        self._feed()
+        return message
+
+    def handle_ping(self) -> None:
+        if self.transport.get_write_buffer_size() > PONG_BACKLOG:
+            self.conn.data_to_send()  # the peer reads nothing: drop the pong
+            return
+        super().handle_ping()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "websocket.close" and not self.writable.is_set():
+            try:
+                async with asyncio.timeout(CLOSE_WAIT):
+                    await self.writable.wait()
+            except TimeoutError:
+                self._abort()
+                raise ClientDisconnected() from None
+        await super().send(message)
+
+    def on_task_complete(self, task: asyncio.Task[None]) -> None:
+        super().on_task_complete(task)
+        if not self.disconnected and self._abort_timer is None:
+            self._abort_timer = self.loop.call_later(LINGER, self._abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._unparsed and not self.disconnected and self.conn.parser_exc is None:
+            # What the peer sent before it left reaches the app before the disconnect.
+            rest, self._unparsed = bytes(self._unparsed), bytearray()
+            super().data_received(rest)
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        super().connection_lost(exc)
+
+    def _abort(self) -> None:
+        self._abort_timer = None
+        if self.disconnected:
+            return
+        # Linger 0: the close is a reset, and the kernel frees the unsent bytes now. A plain
+        # close would queue a FIN behind them and keep the socket (FIN-WAIT-1) and up to
+        # its send buffer alive, probing a zero window, long after this process let go.
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()  # connection_lost follows: the app sees a disconnect
