@@ -497,3 +497,45 @@ async def test_refused_by_the_server_says_so_once(tmp_path: Path, term: Terminal
         assert term.text.count("refused") == 1
     finally:
         srv.stop()
+
+
+async def test_a_registration_without_a_recording_leaves_no_entry(
+    shared_server: RunningServer,
+) -> None:
+    # A fake vt registers (it writes no .cast) and goes: every registration used to stay in
+    # the recordings index, in memory and in metadata.json, however many came.
+    ids = [f"no-file-{n}" for n in range(3)]
+    for n, sid in enumerate(ids):
+        register = {
+            "type": "register",
+            "id": sid,
+            "name": "no-file",
+            "command": "sh",
+            "args": [],
+            "cwd": "/",
+            "cols": 80,
+            "rows": 24,
+            "pid": os.getpid(),
+            "createdAt": 1700000000.0,
+            "screen": "",
+        }
+        t = await TermClient.connect(f"{shared_server.ws_url}/api/host")
+        await t.send(register)
+        wait_until(
+            lambda: any(s["id"] == sid for s in sessions(shared_server)),  # noqa: B023
+            what=f"{sid} registered",
+        )
+        if n == 0:
+            await t.send({"type": "exit", "code": 0})  # ended
+            assert await t.closed() == (1000, "session ended")
+        elif n == 1:
+            await t.ws.send(b"not a frame")  # refused
+            assert (await t.closed())[0] == 1003
+        else:
+            await t.ws.close()  # dropped
+
+    def listed() -> set[str]:
+        with shared_server.client() as api:
+            return {e["id"] for e in api.get("/api/recordings").json()} & set(ids)
+
+    wait_until(lambda: not listed(), what="no entry left by registrations without a file")

@@ -113,7 +113,8 @@ async def _link(
     try:
         which, task = await race(_send(ws, remote), _receive(ws, session, remote))
     finally:
-        if not remote.exited.is_set() or not remote.linked:
+        dropped = not remote.exited.is_set() or not remote.linked
+        if dropped:
             # Dropped without an exit: forget it; vt registers again when it can.
             manager.forget(session)
             remote.unlink()
@@ -129,6 +130,20 @@ async def _link(
     elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError | RuntimeError):
         log.error("host link of session %s failed", session.id, exc_info=exc)
         await close(ws, Close.INTERNAL, reasons.INTERNAL_ERROR)
+    # After the close (the index worker may be writing metadata.json): a registration with no
+    # file behind it (a fake or broken vt) leaves no entry, whether it exited or dropped.
+    ended = isinstance(exc, _Ended) or (dropped and _gone(manager, session.id))
+    if ended and await asyncio.wrap_future(recordings.forget_unwritten(session.id)):
+        recordings.active.discard(session.id)
+
+
+def _gone(manager: SessionManager, session_id: str) -> bool:
+    """No session has this id now (none registered it again meanwhile)."""
+    try:
+        manager.get(session_id)
+    except SessionNotFound:
+        return True
+    return False
 
 
 async def _send(ws: WebSocket, remote: RemotePty) -> None:

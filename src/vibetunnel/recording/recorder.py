@@ -12,7 +12,7 @@ import os
 import shlex
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -142,6 +142,20 @@ class Recordings:
         with contextlib.suppress(RecordingNotFound):
             if self.index.get(session_id).get("exitCode") is None:
                 self.index.finish(session_id, exit_code, ended_at)
+
+    def forget_unwritten(self, session_id: str) -> Future[bool]:
+        """A vt link ended without an exit: if vt never made the recording's file, the entry
+        was a registration, not a recording; drop it (else every registration, a fake vt's
+        included, would stay in memory and in metadata.json). Runs on the index worker,
+        after the entry's start; the future says whether it was dropped."""
+        return self._jobs.submit(self._forget_unwritten, session_id)
+
+    def _forget_unwritten(self, session_id: str) -> bool:
+        if self.error is not None or os.path.lexists(self.folder / f"{session_id}.cast"):
+            return False
+        with contextlib.suppress(RecordingNotFound):
+            self.index.delete(session_id)
+        return True
 
     def started(self, entry: dict[str, object]) -> None:
         if self.error is not None:
