@@ -63,6 +63,11 @@ export class Api {
     return checked(asSession(await this.call<unknown>("POST", "/api/sessions", { body })), "session");
   }
 
+  async renameSession(id: string, name: string): Promise<Session> {
+    const answer = await this.call<unknown>("PATCH", `/api/sessions/${encodeURIComponent(id)}`, { body: { name } });
+    return checked(asSession(answer), "session");
+  }
+
   deleteSession(id: string): Promise<void> {
     return this.call<void>("DELETE", `/api/sessions/${encodeURIComponent(id)}`);
   }

@@ -149,7 +149,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       seen.add(session.id);
       let row = rows.get(session.id);
       if (!row) {
-        row = new SessionRow(session, act);
+        row = new SessionRow(session, act, rename);
         rows.set(session.id, row);
       }
       row.update(session);
@@ -164,6 +164,16 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       }
     }
     empty.hidden = !loaded || sessions.length > 0;
+  }
+
+  async function rename(session: Session, name: string): Promise<void> {
+    try {
+      await ctx.api.renameSession(session.id, name);
+      error.show("");
+    } catch (e) {
+      error.show(e instanceof Error ? e.message : String(e));
+    }
+    await refresh();
   }
 
   async function act(session: Session): Promise<void> {
@@ -232,7 +242,15 @@ class SessionRow {
   private cancel: HTMLButtonElement;
   private session: Session;
 
-  constructor(session: Session, act: (session: Session) => Promise<void>) {
+  private renameForm: HTMLFormElement;
+  private renameInput: HTMLInputElement;
+  private renameButton: HTMLButtonElement;
+
+  constructor(
+    session: Session,
+    act: (session: Session) => Promise<void>,
+    rename: (session: Session, name: string) => Promise<void>,
+  ) {
     this.session = session;
     const href = `/sessions/${encodeURIComponent(session.id)}`;
     const titleId = `session-title-${session.id}`;
@@ -247,6 +265,42 @@ class SessionRow {
     this.programTitle = h("p", { class: "program-title", title: "The title the program set" });
     this.lost = h("p", { class: "lost", role: "note" });
     this.cwd = h("dd", { class: "path" });
+    const inputId = `rename-${session.id}`;
+    this.renameInput = h("input", { id: inputId, type: "text", maxlength: "256", required: true, autocomplete: "off" });
+    const save = h("button", { type: "submit", class: "primary" }, "Save");
+    const keep = h("button", { type: "button" }, "Cancel");
+    this.renameForm = h(
+      "form",
+      { class: "rename", hidden: true, "aria-label": "Rename" },
+      h("label", { for: inputId }, "New name"),
+      this.renameInput,
+      save,
+      keep,
+    );
+    this.renameButton = h("button", { type: "button", "aria-describedby": titleId }, "Rename");
+    const renaming = (open: boolean): void => {
+      this.renameForm.hidden = !open;
+      this.renameButton.hidden = open;
+      if (open) {
+        this.renameInput.value = this.session.name;
+        this.renameInput.select();
+      }
+    };
+    this.renameButton.addEventListener("click", () => renaming(true));
+    keep.addEventListener("click", () => {
+      renaming(false);
+      this.renameButton.focus();
+    });
+    this.renameForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const name = this.renameInput.value.trim();
+      if (!name) return;
+      save.disabled = true;
+      void rename(this.session, name).finally(() => {
+        save.disabled = false;
+        renaming(false);
+      });
+    });
     const run = (): void => {
       this.action.disabled = true;
       void act(this.session).finally(() => {
@@ -302,7 +356,14 @@ class SessionRow {
         this.endedItem,
         item("Directory", this.cwd),
       ),
-      h("div", { class: "actions" }, h("a", { href, class: "button", "aria-describedby": titleId }, "Open"), this.action),
+      h(
+        "div",
+        { class: "actions" },
+        h("a", { href, class: "button", "aria-describedby": titleId }, "Open"),
+        this.renameButton,
+        this.action,
+      ),
+      this.renameForm,
       this.confirm,
     );
   }

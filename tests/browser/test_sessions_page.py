@@ -30,7 +30,7 @@ def test_create_from_form_type_and_kill(server: RunningServer, page: Any) -> Non
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
     page.get_by_role("button", name="New session").click()
     page.get_by_label("Command").fill("/bin/sh")
-    page.get_by_label("Name").fill("demo shell")
+    page.get_by_label("Name", exact=True).fill("demo shell")
     page.get_by_role("button", name="Create").click()
 
     expect(page).to_have_url(re.compile(r"/sessions/[0-9a-f-]+$"))
@@ -167,3 +167,20 @@ def test_list_shows_the_programs_title_and_activity(server: RunningServer, page:
     expect(row).to_contain_text("Last output")
     violations = axe_violations(page)
     assert violations == [], violations
+
+
+def test_rename_a_session(server: RunningServer, page: Any) -> None:
+    with server.client() as api:
+        s = create_session(api, name="old-name")
+    page.goto(server.url)
+    row = page.locator("li", has_text="old-name")
+    row.get_by_role("button", name="Rename").click()
+    field = row.get_by_label("New name")
+    expect(field).to_have_value("old-name")
+    violations = axe_violations(page)
+    assert violations == [], violations
+    field.fill("renamed-from-the-page")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator("li", has_text="renamed-from-the-page")).to_be_visible()
+    with server.client() as api:
+        assert api.get(f"/api/sessions/{s['id']}").json()["name"] == "renamed-from-the-page"

@@ -247,3 +247,16 @@ def test_keeper_of_another_protocol_is_refused_clearly(srv: RunningServer) -> No
     assert f"protocol {PROTOCOL}, not 999" in answer["why"]
     with srv.client() as api:
         assert api.get("/api/health").status_code == 200  # the attached server is unharmed
+
+
+def test_a_rename_outlives_the_server(srv: RunningServer) -> None:
+    with srv.client() as api:
+        s = create(api, **BASH)
+        r = api.patch(f"/api/sessions/{s['id']}", json={"name": "deploy watch"})
+        assert r.status_code == 200 and r.json()["name"] == "deploy watch"
+        assert api.patch(f"/api/sessions/{s['id']}", json={"name": ""}).status_code == 400
+        assert api.patch(f"/api/sessions/{s['id']}", json={"title": "x"}).status_code == 400
+        missing = "00000000-0000-4000-8000-000000000000"
+        assert api.patch(f"/api/sessions/{missing}", json={"name": "x"}).status_code == 404
+    srv.restart(signal.SIGKILL)
+    assert session(srv, s["id"])["name"] == "deploy watch"

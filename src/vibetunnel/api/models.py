@@ -48,6 +48,10 @@ class ResizeBody(Body):
     rows: Size
 
 
+class RenameBody(Body):
+    name: StrictStr = Field(min_length=1, max_length=256)
+
+
 class SessionOut(BaseModel):
     id: str
     name: str

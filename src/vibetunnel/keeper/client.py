@@ -258,6 +258,10 @@ class KeeperLink:
         finally:
             self._waiting.pop(req, None)
 
+    def renamed(self, session_id: str, name: str) -> None:
+        if self.channel is not None:
+            self.channel.send({"type": "renamed", "id": session_id, "name": name})
+
     def forget(self, session_id: str) -> None:
         if self.channel is not None:
             self.channel.send({"type": "forget", "id": session_id})

@@ -146,6 +146,12 @@ class Keeper:
             chan.send({"type": "refused", "why": f"{kind!r} before hello"})
         elif kind == "spawn":
             self._spawn(chan, message)
+        elif kind == "renamed":
+            held = self.sessions.get(str(message.get("id")))
+            name = message.get("name")
+            if held is not None and isinstance(name, str) and 0 < len(name) <= 256:
+                held.entry.name = name
+                self._changed()
         elif kind == "forget":
             held = self.sessions.get(str(message.get("id")))
             if held is not None and not held.entry.running:

@@ -63,6 +63,7 @@ class Spawner(Protocol):
     """Starts programs on new PTYs. `spawn` raises OSError as exec would."""
 
     async def spawn(self, request: dict[str, Any]) -> PtyProcess: ...
+    def renamed(self, session_id: str, name: str) -> None: ...
     def forget(self, session_id: str) -> None: ...
 
 
@@ -77,6 +78,9 @@ class LocalSpawner:
             cols=request["cols"],
             rows=request["rows"],
         )
+
+    def renamed(self, session_id: str, name: str) -> None:
+        pass
 
     def forget(self, session_id: str) -> None:
         pass
@@ -318,6 +322,15 @@ class SessionManager:
         self._adopted.discard(session_id)
         self._screens.pop(session_id, None)
         self.touch()
+
+    def rename(self, session_id: str, name: str) -> Session:
+        """Give a session a new name (kept by the keeper across restarts)."""
+        session = self.get(session_id)
+        session.name = name
+        if session_id not in self._adopted:
+            self.spawner.renamed(session_id, name)
+        self.touch()
+        return session
 
     async def delete(self, session_id: str) -> None:
         """End the process (SIGHUP, SIGTERM, SIGKILL) and forget the session."""

@@ -9,7 +9,14 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from vibetunnel.api.models import CreateSession, InputBody, ResizeBody, SessionOut, errors
+from vibetunnel.api.models import (
+    CreateSession,
+    InputBody,
+    RenameBody,
+    ResizeBody,
+    SessionOut,
+    errors,
+)
 from vibetunnel.errors import BadRequest, InputOverflow, SessionNotFound, TooManyRequests
 from vibetunnel.pty.manager import SessionManager, SessionOptions
 from vibetunnel.pty.session import Session
@@ -144,3 +151,9 @@ async def resize_session(request: Request, session_id: str, body: ResizeBody) ->
     except InputOverflow as exc:  # a vt session whose vt reads nothing
         raise TooManyRequests(str(exc), retry_after=1) from None
     return session.to_json()
+
+
+@router.patch("/{session_id}", response_model=SessionOut, responses=errors(400, 404))
+async def rename_session(request: Request, session_id: str, body: RenameBody) -> dict[str, Any]:
+    """Rename a session (running or exited); the name outlives server restarts."""
+    return manager(request).rename(session_id, body.name).to_json()
