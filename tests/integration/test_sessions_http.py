@@ -219,7 +219,7 @@ def test_openapi_describes_the_real_routes(api: httpx.Client) -> None:
     doc = api.get("/api/openapi.json").json()
     paths = doc["paths"]
     assert set(paths["/api/sessions"]) == {"get", "post"}
-    assert set(paths["/api/sessions/{session_id}"]) == {"get", "delete"}
+    assert set(paths["/api/sessions/{session_id}"]) == {"get", "delete", "patch"}
     assert "201" in paths["/api/sessions"]["post"]["responses"]
     assert "409" in paths["/api/sessions"]["post"]["responses"]
     assert "204" in paths["/api/sessions/{session_id}"]["delete"]["responses"]
