@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.browser.conftest import (
+    MS,
     create_session,
     expect,
     open_terminal,
@@ -189,8 +190,8 @@ def test_emoji_take_two_cells_as_programs_expect(server: RunningServer, page: An
         session = create_session(api)
     open_terminal(page, server, session["id"])
     type_line(page, "printf '\\360\\237\\216\\211\\360\\237\\216\\211|END\\n'")  # two 🎉
-    expect(terminal(page)).to_contain_text("|END")
-    column: float = page.evaluate(
+    # The command's echo holds "|END" too: wait for the output's row, not just the text.
+    column: float = page.wait_for_function(
         """() => {
           const rows = document.querySelector('.xterm-rows');
           const walker = document.createTreeWalker(rows, NodeFilter.SHOW_TEXT);
@@ -201,11 +202,12 @@ def test_emoji_take_two_cells_as_programs_expect(server: RunningServer, page: An
             range.setStart(node, at);
             range.setEnd(node, at + 1);
             const row = node.parentElement.closest('div').getBoundingClientRect();
-            return (range.getBoundingClientRect().left - row.left);
+            return range.getBoundingClientRect().left - row.left + 0.001;  // truthy at 0
           }
-          return -1;
-        }"""
-    )
+          return false;
+        }""",
+        timeout=10 * MS,
+    ).json_value()
     cell_width: float = page.evaluate(
         "() => document.querySelector('.xterm-screen').getBoundingClientRect().width"
         " / Number(document.querySelector('.term-size').textContent.split('×')[0])"
