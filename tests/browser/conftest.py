@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ import httpx
 import playwright.sync_api as playwright_sync
 import pytest
 
-from tests.conftest import UNIT, RunningServer
+from tests.conftest import UNIT, RunningServer, start_server
 
 Browser = playwright_sync.Browser
 Page = playwright_sync.Page
@@ -128,3 +130,41 @@ def page_wait(page: Any, check: Callable[[], object], timeout: float, what: str)
     while not check():
         assert time.monotonic() < deadline, f"timed out after {timeout:.1f}s waiting for {what}"
         page.wait_for_timeout(10)
+
+
+PASSWORD = "correct horse"
+"""The password of `auth_server`."""
+
+
+@pytest.fixture
+def auth_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server with auth on and `PASSWORD` set."""
+    srv = start_server(tmp_path / "home", env={"VIBETUNNEL_PASSWORD": PASSWORD})
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def access_token(srv: RunningServer) -> str:
+    with srv.client() as client:
+        r = client.post("/api/auth/login", json={"password": PASSWORD})
+        assert r.status_code == 200, r.text
+        token: str = r.json()["accessToken"]
+        return token
+
+
+def share_link(srv: RunningServer, session_id: str, *extra: str) -> str:
+    """The whole share link `vibetunnel token --session` prints (more options in `extra`)."""
+    env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
+    out = subprocess.run(
+        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=20 * UNIT,
+    )
+    link = out.stdout.strip().splitlines()[-1]
+    assert link.startswith(f"{srv.url}/sessions/{session_id}?token=")
+    return link

@@ -2,51 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.browser.conftest import create_session, expect, screenshot, status, terminal, type_line
-from tests.conftest import UNIT, RunningServer, start_server
-
-PASSWORD = "correct horse"
-
-
-@pytest.fixture
-def auth_server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path / "home", env={"VIBETUNNEL_PASSWORD": PASSWORD})
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def access_token(srv: RunningServer) -> str:
-    with srv.client() as client:
-        r = client.post("/api/auth/login", json={"password": PASSWORD})
-        assert r.status_code == 200, r.text
-        token: str = r.json()["accessToken"]
-        return token
+from tests.browser.conftest import (
+    PASSWORD,
+    access_token,
+    create_session,
+    expect,
+    screenshot,
+    share_link,
+    status,
+    terminal,
+    type_line,
+)
+from tests.conftest import RunningServer
 
 
 def share_token(srv: RunningServer, session_id: str, *extra: str) -> str:
-    env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
-    out = subprocess.run(
-        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id, *extra],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=20 * UNIT,
-    )
-    link = out.stdout.strip().splitlines()[-1]
-    assert link.startswith(f"{srv.url}/sessions/{session_id}?token=")
-    return link.split("?token=", 1)[1]
+    return share_link(srv, session_id, *extra).split("?token=", 1)[1]
 
 
 def test_sign_in_with_password(auth_server: RunningServer, page: Any) -> None:

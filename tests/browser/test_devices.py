@@ -7,28 +7,24 @@ a page sends, not only the size the server ends up with.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from tests.browser.conftest import (
     MS,
+    access_token,
     create_session,
     expect,
     open_terminal,
     page_wait,
     screenshot,
+    share_link,
     status,
     terminal,
     type_line,
 )
 from tests.browser.test_phone import PHONE
-from tests.conftest import UNIT, RunningServer, start_server, wait_until
+from tests.conftest import UNIT, RunningServer, wait_until
 
 DESKTOP_SIZE = (120, 40)
 
@@ -155,41 +151,15 @@ def test_a_session_made_in_the_form_fits_its_window_at_once(
     expect(fit_button(page)).to_have_attribute("aria-pressed", "false")
 
 
-PASSWORD = "several devices"
-
-
-@pytest.fixture
-def auth_server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path / "home", env={"VIBETUNNEL_PASSWORD": PASSWORD})
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def share_link(srv: RunningServer, session_id: str) -> str:
-    env = {**os.environ, "VIBETUNNEL_HOME": str(srv.home)}
-    out = subprocess.run(
-        [sys.executable, "-m", "vibetunnel", "token", "--session", session_id, "--read-only"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=20 * UNIT,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
 def test_a_read_only_link_follows_the_size_and_never_sets_it(
     auth_server: RunningServer, new_page: Callable[..., Any]
 ) -> None:
-    with auth_server.client() as c:
-        token = c.post("/api/auth/login", json={"password": PASSWORD}).json()["accessToken"]
+    token = access_token(auth_server)
     with auth_server.client(token) as api:
         sid = create_session(api, cols=DESKTOP_SIZE[0], rows=DESKTOP_SIZE[1])["id"]
     phone = new_page(**PHONE)
     sent = resizes_sent(phone)
-    phone.goto(share_link(auth_server, sid))
+    phone.goto(share_link(auth_server, sid, "--read-only"))
     expect(status(phone)).to_have_text("Connected", timeout=10 * MS)
     expect(size_label(phone)).to_have_text("120×40")
     expect(fit_button(phone)).to_be_hidden()

@@ -3,7 +3,7 @@ page in the states a user sees it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ from tests.browser.conftest import (
     type_line,
 )
 from tests.browser.test_phone import PHONE
-from tests.conftest import RunningServer, start_server, wait_until
+from tests.conftest import RunningServer, wait_until
 
 AXE = Path(__file__).resolve().parents[2] / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
-PASSWORD = "accessible"
 
 
 def axe_violations(page: Any) -> list[str]:
@@ -40,15 +39,6 @@ def axe_violations(page: Any) -> list[str]:
 def assert_accessible(page: Any, where: str) -> None:
     violations = axe_violations(page)
     assert not violations, f"axe on {where}:\n" + "\n".join(violations)
-
-
-@pytest.fixture
-def auth_server(tmp_path: Path) -> Iterator[RunningServer]:
-    srv = start_server(tmp_path / "home", env={"VIBETUNNEL_PASSWORD": PASSWORD})
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def test_unknown_pages_are_404_with_the_apps_page(server: RunningServer, page: Any) -> None:
