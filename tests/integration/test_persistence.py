@@ -157,8 +157,12 @@ async def test_exit_while_no_server_keeps_its_code(srv: RunningServer) -> None:
     assert "bye-now" in t2.output  # its last screen, from its recording
     assert {"type": "exit", "code": 7} in t2.messages
     with srv.client() as api:
-        (rec,) = [e for e in api.get("/api/recordings").json() if e["id"] == s["id"]]
-        assert rec["exitCode"] == 7
+        # The index learns the end on its worker thread, as it learns every end.
+        def recorded_code() -> object:
+            (rec,) = [e for e in api.get("/api/recordings").json() if e["id"] == s["id"]]
+            return rec["exitCode"]
+
+        wait_until(lambda: recorded_code() == 7, what="exit code 7 in the recordings index")
         assert api.delete(f"/api/sessions/{s['id']}").status_code == 204
     srv.restart()
     with srv.client() as api:

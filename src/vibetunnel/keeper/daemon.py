@@ -323,10 +323,8 @@ def _spawn_request(m: Message) -> tuple[Entry, list[str], dict[str, str]]:
     entry = Entry.from_json({**m, "pid": 0, "exitCode": None, "exitedAt": None, "lost": None})
     if not ID_PATTERN.fullmatch(entry.id):
         raise ValueError("bad id")
-    check_size("cols", entry.cols)
+    check_size("cols", entry.cols)  # from_json checked the types; these the range
     check_size("rows", entry.rows)
-    if not isinstance(entry.createdAt, int | float):
-        raise ValueError("createdAt must be a number")
     return entry, argv, env
 
 

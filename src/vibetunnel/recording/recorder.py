@@ -136,9 +136,12 @@ class Recordings:
         return read_screen(self.folder / f"{session_id}.cast")
 
     def ended_meanwhile(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
-        """A program the keeper saw end while no server ran: put its end in the index."""
-        if self.error is not None:
-            return
+        """A program the keeper saw end while no server ran: put its end in the index (on the
+        index worker, like every index write: it fsyncs)."""
+        if self.error is None:
+            self._jobs.submit(_logged, self._ended_meanwhile, session_id, exit_code, ended_at)
+
+    def _ended_meanwhile(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         with contextlib.suppress(RecordingNotFound):
             if self.index.get(session_id).get("exitCode") is None:
                 self.index.finish(session_id, exit_code, ended_at)
