@@ -6,10 +6,9 @@ import argparse
 import os
 import signal
 import sys
-import time
 
 from vibetunnel.config import home_dir
-from vibetunnel.keeper.client import KeeperError, alive, stop
+from vibetunnel.keeper.client import KeeperError, gone, stop
 from vibetunnel.vt.link import server_info
 
 HELP = "stop the server (sessions keep running unless --sessions)"
@@ -32,12 +31,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         pid = info.pid
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + TIMEOUT
-        while alive(pid):
-            if time.monotonic() > deadline:
-                print(f"vibetunnel: the server (pid {pid}) did not stop", file=sys.stderr)
-                return 1
-            time.sleep(0.02)
+        if not gone(pid, TIMEOUT):
+            print(f"vibetunnel: the server (pid {pid}) did not stop", file=sys.stderr)
+            return 1
         print(f"vibetunnel: stopped the server (pid {pid})")
     try:
         answer = stop(home, sessions=args.sessions)

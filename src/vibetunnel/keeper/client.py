@@ -120,7 +120,6 @@ class Attachment:
 
     sock: socket.socket
     keeper_pid: int
-    keeper_version: str
     sessions: list[tuple[Message, int | None]] = field(default_factory=list)
     later: list[tuple[Message, list[int]]] = field(default_factory=list)
     """What the keeper sent after `ready` in the same read (an exit, say)."""
@@ -154,9 +153,7 @@ def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
     if first["type"] == "refused":
         sock.close()
         raise KeeperError(str(first.get("why")))
-    attachment = Attachment(
-        sock, int(first.get("pid", 0)), str(first.get("version", "")), inbox=inbox
-    )
+    attachment = Attachment(sock, int(first.get("pid", 0)), inbox=inbox)
     ready = False
     for message, fds in got[1:]:
         if ready:
@@ -187,10 +184,18 @@ def stop(home: Path, sessions: bool, timeout: float = ANSWER_TIMEOUT) -> dict[st
             return {"ended": 0, "running": 0}
     answer = got[-1][0]
     if pid is not None and (sessions or not answer.get("running")):
-        deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        gone(pid, timeout)
     return answer
+
+
+def gone(pid: int, timeout: float) -> bool:
+    """Wait until process `pid` has ended (at most `timeout` seconds); whether it has."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def alive(pid: int) -> bool:
