@@ -21,7 +21,7 @@ from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
 from tests.integration.test_recordings import asciinema_cat, cast_path, output_of, read_cast
 from tests.integration.wsclient import TermClient
 from vibetunnel.keeper.channel import recv_messages, send_message
-from vibetunnel.keeper.client import connect, keeper_pid
+from vibetunnel.keeper.client import alive, connect, keeper_pid
 from vibetunnel.keeper.wire import PROTOCOL
 
 BASH = {"command": "/bin/bash", "args": ["--norc", "--noprofile"], "env": {"PS1": "$ "}}
@@ -53,14 +53,6 @@ def processes_of(home: Path) -> list[str]:
         if state != b"Z" and (home_env in env or str(home).encode() in cmdline):
             found.append(f"{pid} {cmdline.decode(errors='replace')}")
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != b"Z"
 
 
 def session(srv: RunningServer, sid: str) -> dict[str, Any]:
