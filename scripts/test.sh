@@ -15,6 +15,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 fi
 
+# Debian's redis-server for the cluster tests (the fixtures start it on a free port).
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+fi
+
 VENV=.venv-test
 if [ ! -x "$VENV/bin/python" ]; then
   rm -rf "$VENV"

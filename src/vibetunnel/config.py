@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,13 @@ class Config:
     """Seconds a request's headers have to arrive (slow or silent clients are cut off)."""
     max_connections_per_address: int = 256
     """Open connections per client address (every loopback address is one)."""
+    redis_url: str | None = None
+    """Join the cluster of servers sharing this Redis (docs/cluster.md); None: one machine.
+    It may hold a password: never log it (cluster/link.py has `redacted`)."""
+    node: str = field(default_factory=socket.gethostname)
+    """This server's name in the cluster (the host name unless told)."""
+    cluster_ttl: float = 15.0
+    """Seconds a node stays `online` after its last heartbeat (sent every third of this)."""
 
     @property
     def recordings_dir(self) -> Path:
