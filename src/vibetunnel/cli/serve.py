@@ -89,6 +89,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="open connections per client address; all of loopback is one (default "
         "%(default)s). Behind a proxy it counts the proxy's: raise it",
     )
+    parser.add_argument(
+        "--redis",
+        default=os.environ.get("VIBETUNNEL_REDIS_URL"),
+        metavar="URL",
+        help="join the cluster of servers sharing this Redis (redis:// or rediss://; "
+        "default $VIBETUNNEL_REDIS_URL, which keeps a password out of the process list)",
+    )
+    parser.add_argument(
+        "--node",
+        default=os.environ.get("VIBETUNNEL_NODE") or Config().node,
+        metavar="NAME",
+        help="this server's name in the cluster (default $VIBETUNNEL_NODE, else the host name)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -133,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         trusted_proxies=proxies,
         header_timeout=args.header_timeout,
         max_connections_per_address=args.max_connections_per_address,
+        redis_url=args.redis or None,
+        node=args.node,
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError

@@ -26,7 +26,7 @@ from vibetunnel.pty.process import PtyProcess
 from vibetunnel.pty.session import Recorder, Session
 
 # Never hand the server's own secrets to the shells it starts.
-SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET")
+SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET", "VIBETUNNEL_REDIS_URL")
 EXITED_SCREENS = 64 * 1024 * 1024
 """Bytes of last screens kept for exited sessions, all together; older ones are read back
 from their recordings when a client asks."""
