@@ -17,8 +17,9 @@ VibeTunnelError           500 / 1011 (anything else: logged, and the session kee
 ├── TooManyRequests       429 / 1011 (rate limit, session limit, failed logins)
 ├── CastFormatError       500        (a .cast file that is not asciicast v2; never sent)
 ├── SecretError           500        (the signing secret is unusable; the server won't start)
-└── KeeperError           503 / 1011 (keeper/client.py: the session keeper cannot be reached
-                                      or refuses this server)
+├── KeeperError           503 / 1011 (keeper/client.py: the session keeper cannot be reached
+│                                     or refuses this server)
+└── NodeUnavailable       503 / 1001 (cluster/: the session's node is offline, or Redis is)
 
 FrameError, CastFormatError and SecretError are ValueErrors too,
 as they were before they joined the tree. The close codes themselves live in
@@ -143,3 +144,12 @@ class CastFormatError(VibeTunnelError, ValueError):
 
 class SecretError(VibeTunnelError, ValueError):
     """The configured signing secret cannot be used: empty or too short (auth/secret.py)."""
+
+
+class NodeUnavailable(VibeTunnelError):
+    """The cluster node that runs a session is offline, or Redis cannot be reached
+    (cluster/): try again later."""
+
+    status = 503
+    code = "node_offline"
+    close_code = Close.GOING_AWAY

@@ -1,6 +1,7 @@
 """The app factory: one FastAPI app per server, built from the Config once.
 
-app.state holds: config, manager (sessions), recordings, security, tokens, refresh.
+app.state holds: config, manager (sessions), cluster (None without --redis), recordings,
+security, tokens, refresh.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from vibetunnel import __version__
 from vibetunnel.api import errors, host, ws
 from vibetunnel.api.middleware import EdgeMiddleware
-from vibetunnel.api.routes import auth, health, recordings, sessions
+from vibetunnel.api.routes import auth, health, nodes, recordings, sessions
 from vibetunnel.api.security import Security
 from vibetunnel.auth import RefreshStore, TokenService, load_or_create_secret
 from vibetunnel.config import Config
@@ -47,7 +48,13 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
         max_sessions=config.max_sessions,
         record_input=config.record_input,
         recorders=recs if config.record else None,
+        node=config.node,
     )
+    cluster = None
+    if config.redis_url is not None:
+        from vibetunnel.cluster.node import Cluster
+
+        cluster = Cluster(config.redis_url, config.node, config.cluster_ttl, manager)
 
     def kept(sessions: list[tuple[dict[str, Any], int | None]]) -> None:
         for session in manager.adopt_all(sessions):
@@ -62,12 +69,16 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
         if keeper is not None:
             link.take(keeper)
             manager.spawner = link
+        if cluster is not None:
+            await cluster.start()
         task = None
         if config.keep_recordings_days is not None:
             task = asyncio.create_task(_prune_daily(recs, config.keep_recordings_days))
         yield
         if task is not None:
             task.cancel()
+        if cluster is not None:
+            await cluster.stop()
 
     app = FastAPI(
         title="VibeTunnel",
@@ -82,17 +93,22 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     app.state.recordings = recs
     app.state.security = security
     app.state.tokens = tokens
+    app.state.cluster = cluster
     app.state.refresh = RefreshStore(config.home / "refresh.json") if config.auth else None
     app.state.started = time.monotonic()
     app.state.kept = 0
 
     async def shutdown() -> None:
+        if cluster is not None:
+            cluster.shutdown_clients()
         handoff = manager.shutdown()
         await manager.clients_gone(2.0)  # each closed with 1001 before uvicorn closes the rest
         await manager.end_local()
         await asyncio.to_thread(recs.close)  # on disk before the keeper appends
         await link.leave(handoff)
         app.state.kept = len(handoff)
+        if cluster is not None:
+            await cluster.stop()  # offline at once; the sessions stay listed
 
     app.state.shutdown = shutdown
     errors.install(app)
@@ -101,11 +117,17 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(sessions.router, dependencies=guarded)
     app.include_router(recordings.router, dependencies=guarded)
+    app.include_router(nodes.router, dependencies=guarded)
 
     @app.websocket("/api/sessions/{session_id}/ws")
     async def session_socket(websocket: WebSocket, session_id: str) -> None:
         await ws.serve_socket(
-            websocket, session_id, manager, security.authorize_ws, config.ws_idle_timeout
+            websocket,
+            session_id,
+            manager,
+            security.authorize_ws,
+            config.ws_idle_timeout,
+            cluster.watch if cluster is not None else None,
         )
 
     @app.websocket("/api/host")

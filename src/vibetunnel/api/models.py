@@ -30,6 +30,8 @@ class CreateSession(Body):
     env: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     command: StrictStr | None = None
     args: list[StrictStr] = Field(default_factory=list)
+    node: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    """The cluster node to run it on (docs/cluster.md); default: the node asked."""
 
 
 class InputBody(Body):
@@ -77,6 +79,16 @@ class SessionOut(BaseModel):
     recordingError: str | None = None
     """Why it is not recorded though recording is on: the recordings folder cannot be
     written, or its file could not be."""
+    node: str | None = None
+    """The cluster node that runs it (this server's name when it is not in a cluster)."""
+
+
+class NodeOut(BaseModel):
+    name: str
+    online: bool
+    """Heart-beating (docs/cluster.md): false within 30 s of the node's death."""
+    sessions: int
+    lastSeen: str
 
 
 class Health(BaseModel):
@@ -84,6 +96,10 @@ class Health(BaseModel):
     version: str
     uptime: float
     sessions: int
+    node: str
+    cluster: Literal["ok", "degraded"] | None = None
+    """With --redis: "degraded" while Redis cannot be reached (this node's own sessions
+    still work); None for a server that is not in a cluster."""
 
 
 class ErrorDetail(BaseModel):

@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
-from vibetunnel.errors import ProtocolError, VibeTunnelError
+from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
 from vibetunnel.protocol.close import Close
@@ -29,6 +30,8 @@ log = logging.getLogger("vibetunnel.ws")
 # Checks the token of a WebSocket for one session; raises AuthError (closed with 1008).
 # Returns whether the client may type and resize (False: a read-only share link).
 Authorizer = Callable[[WebSocket, str | None], Awaitable[bool]]
+# Another cluster node's session, mirrored here for as long as the context lasts (cluster/).
+Remote = Callable[[str], AbstractAsyncContextManager[Session]]
 
 
 async def close(ws: WebSocket, code: Close, why: str = "") -> None:
@@ -64,11 +67,24 @@ async def serve_socket(
     manager: SessionManager,
     authorize: Authorizer,
     idle_timeout: float,
+    remote: Remote | None = None,
 ) -> None:
     try:
         writable = await admit(ws, authorize, session_id)
         session = manager.get(session_id)
-    except VibeTunnelError as exc:  # an unknown session: 1000 "session not found"
+    except SessionNotFound as exc:
+        if remote is None:  # an unknown session: 1000 "session not found"
+            await refuse(ws, exc)
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                session = await stack.enter_async_context(remote(session_id))
+            except VibeTunnelError as exc:  # on no node, or on one that is offline (1001)
+                await refuse(ws, exc)
+                return
+            await _stream(ws, session, session.snapshot(), idle_timeout, writable)
+        return
+    except VibeTunnelError as exc:
         await refuse(ws, exc)
         return
     await _stream(ws, session, await manager.replay(session), idle_timeout, writable)

@@ -102,6 +102,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="this server's name in the cluster (default $VIBETUNNEL_NODE, else the host name)",
     )
+    parser.add_argument(
+        "--node-ttl",
+        type=float,
+        default=Config.cluster_ttl,
+        metavar="SECONDS",
+        help="with --redis: a node silent this long is offline (default %(default)g)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
@@ -123,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
         proxies = proxy_networks(args.trusted_proxy)
     except ValueError as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 2
+    if not 1 <= args.node_ttl <= 30:
+        print("vibetunnel: --node-ttl must be 1..30 seconds", file=sys.stderr)
         return 2
     if not args.header_timeout > 0 or args.max_connections_per_address < 1:
         print(
@@ -148,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         max_connections_per_address=args.max_connections_per_address,
         redis_url=args.redis or None,
         node=args.node,
+        cluster_ttl=args.node_ttl,
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vibetunnel.config import SESSION_ENV, TERM
-from vibetunnel.errors import BadRequest, Conflict, SessionNotFound, TooManyRequests
+from vibetunnel.errors import (
+    BadRequest,
+    Conflict,
+    InputOverflow,
+    SessionNotFound,
+    TooManyRequests,
+)
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess
@@ -107,7 +113,10 @@ class SessionManager:
         max_sessions: int = 100,
         record_input: bool = False,
         recorders: Recorders | None = None,
+        node: str | None = None,
     ) -> None:
+        self.node = node
+        """This server's name in a cluster, given to every session it runs."""
         self.spawner: Spawner = spawner or LocalSpawner()
         self.max_sessions = max_sessions
         self.record_input = record_input
@@ -233,6 +242,7 @@ class SessionManager:
             else:  # ended meanwhile: the keeper recorded it to its end
                 session.recording, session.recording_error = True, self.recorders.error
         self._sessions[session.id] = session
+        session.node = self.node
         session.on_change = self.touch
         session.on_ended = self._ended
         if process is not None:
@@ -246,6 +256,7 @@ class SessionManager:
         return session
 
     def _add(self, session: Session) -> None:
+        session.node = self.node
         session.on_change = self.touch
         session.on_ended = self._ended
         self._sessions[session.id] = session
@@ -322,6 +333,28 @@ class SessionManager:
         self._adopted.discard(session_id)
         self._screens.pop(session_id, None)
         self.touch()
+
+    def running(self, session_id: str) -> Session:
+        """The session, if its program still runs; else BadRequest (SessionNotFound)."""
+        session = self.get(session_id)
+        if not session.running:
+            raise BadRequest(f"session {session_id} has exited (code {session.exit_code})")
+        return session
+
+    def type_into(self, session_id: str, data: str) -> None:
+        """Type into a running session, as a WebSocket input message would."""
+        try:
+            self.running(session_id).write(data)
+        except InputOverflow as exc:
+            raise TooManyRequests(str(exc), retry_after=1) from None
+
+    def resize_session(self, session_id: str, cols: int, rows: int) -> Session:
+        try:
+            session = self.running(session_id)
+            session.resize(cols, rows)
+        except InputOverflow as exc:  # a vt session whose vt reads nothing
+            raise TooManyRequests(str(exc), retry_after=1) from None
+        return session
 
     def rename(self, session_id: str, name: str) -> Session:
         """Give a session a new name (kept by the keeper across restarts)."""

@@ -65,6 +65,8 @@ class Session:
     exit_code: int | None = None
     lost: str | None = None
     """Why this session's program can no longer be reached or its exit code known."""
+    node: str | None = None
+    """The cluster node that runs this session (docs/cluster.md); this server's name."""
     fixed_size: bool = False
     """The size is not the browsers' to set: a `vt` session keeps its terminal's size."""
     recording: bool = False
@@ -126,6 +128,7 @@ class Session:
             "activityAt": iso(self.output.last_output),
             "recording": self.recording and self.why_not_recorded() is None,
             "recordingError": self.why_not_recorded(),
+            "node": self.node,
         }
 
     # -- output -----------------------------------------------------------------------------

@@ -1,10 +1,14 @@
-"""Sessions over HTTP: create, list, get, delete, input, resize."""
+"""Sessions over HTTP: create, list, get, delete, input, resize.
+
+In a cluster (docs/cluster.md) every route also serves the other nodes' sessions: reads
+come from what Redis says of them, changes go to their node as orders.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
@@ -17,9 +21,11 @@ from vibetunnel.api.models import (
     SessionOut,
     errors,
 )
-from vibetunnel.errors import BadRequest, InputOverflow, SessionNotFound, TooManyRequests
+from vibetunnel.errors import BadRequest, SessionNotFound
 from vibetunnel.pty.manager import SessionManager, SessionOptions
-from vibetunnel.pty.session import Session
+
+if TYPE_CHECKING:
+    from vibetunnel.cluster.node import Cluster
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
@@ -29,28 +35,58 @@ def manager(request: Request) -> SessionManager:
     return m
 
 
-def running(m: SessionManager, session_id: str) -> Session:
-    session = m.get(session_id)
-    if not session.running:
-        raise BadRequest(f"session {session_id} has exited (code {session.exit_code})")
-    return session
+def cluster(request: Request) -> Cluster | None:
+    c: Cluster | None = request.app.state.cluster
+    return c
 
 
-@router.post("", status_code=201, response_model=SessionOut, responses=errors(400, 409, 429))
+def session_json(request: Request, session_id: str) -> dict[str, Any]:
+    """A session of this node or, in a cluster, of another; SessionNotFound if of none."""
+    try:
+        return manager(request).get(session_id).to_json()
+    except SessionNotFound:
+        if (c := cluster(request)) is None:
+            raise
+        return c.session(session_id)
+
+
+def all_json(request: Request) -> list[dict[str, Any]]:
+    """Every session of every node, oldest first."""
+    sessions = [s.to_json() for s in manager(request).list()]
+    if (c := cluster(request)) is not None:
+        sessions = sorted(sessions + c.sessions(), key=lambda s: str(s["createdAt"]))
+    return sessions
+
+
+async def elsewhere(request: Request, session_id: str, order: dict[str, Any]) -> Any:
+    """Carry out `order` on the node that runs the session (after it was not found here)."""
+    if (c := cluster(request)) is None:
+        raise SessionNotFound()
+    return await c.order(session_id, order)
+
+
+@router.post("", status_code=201, response_model=SessionOut, responses=errors(400, 409, 429, 503))
 async def create_session(
     request: Request, response: Response, body: CreateSession | None = None
 ) -> dict[str, Any]:
     """Start a program in a new PTY. Every field is optional."""
-    opts = SessionOptions(**(body or CreateSession()).model_dump())
-    session = await manager(request).create(opts)
-    response.headers["Location"] = f"/api/sessions/{session.id}"
-    return session.to_json()
+    body = body or CreateSession()
+    m, c, node = manager(request), cluster(request), body.node
+    options = body.model_dump(exclude={"node"})
+    if node is None or node == m.node:
+        created = (await m.create(SessionOptions(**options))).to_json()
+    elif c is None:
+        raise BadRequest(f"node: no such node: {node} (this server is not in a cluster)")
+    else:
+        created = await c.create(node, options)
+    response.headers["Location"] = f"/api/sessions/{created['id']}"
+    return created
 
 
 @router.get("", response_model=list[SessionOut])
 async def list_sessions(request: Request) -> list[dict[str, Any]]:
     """Every session, running or exited, oldest first."""
-    return [s.to_json() for s in manager(request).list()]
+    return all_json(request)
 
 
 KEEPALIVE = 15.0
@@ -75,7 +111,7 @@ async def session_events(request: Request) -> StreamingResponse:
         while not m.closing:
             if m.version != seen:
                 seen = m.version
-                yield f"data: {json.dumps([s.to_json() for s in m.list()])}\n\n"
+                yield f"data: {json.dumps(all_json(request))}\n\n"
             else:
                 yield ": keep-alive\n\n"
             await m.wait_change(seen, KEEPALIVE)
@@ -96,7 +132,7 @@ async def session_events_one(request: Request, session_id: str) -> StreamingResp
     another device gave the session with it; a share token may open it (it names its session).
     """
     m = manager(request)
-    m.get(session_id)  # 404 before the stream starts
+    session_json(request, session_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         seen, sent = -1, ""
@@ -106,7 +142,7 @@ async def session_events_one(request: Request, session_id: str) -> StreamingResp
             else:
                 seen = m.version
                 try:
-                    now = json.dumps(m.get(session_id).to_json())
+                    now = json.dumps(session_json(request, session_id))
                 except SessionNotFound:
                     yield "event: gone\ndata: {}\n\n"
                     return
@@ -122,38 +158,49 @@ async def session_events_one(request: Request, session_id: str) -> StreamingResp
 
 @router.get("/{session_id}", response_model=SessionOut, responses=errors(404))
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    return manager(request).get(session_id).to_json()
+    return session_json(request, session_id)
 
 
-@router.delete("/{session_id}", status_code=204, responses=errors(404))
+@router.delete("/{session_id}", status_code=204, responses=errors(404, 503))
 async def delete_session(request: Request, session_id: str) -> Response:
     """End the program (SIGHUP, SIGTERM, SIGKILL) and forget the session; its recording stays."""
-    await manager(request).delete(session_id)
+    try:
+        await manager(request).delete(session_id)
+    except SessionNotFound:
+        await elsewhere(request, session_id, {"op": "delete"})
     return Response(status_code=204)
 
 
-@router.post("/{session_id}/input", status_code=204, responses=errors(400, 404, 429))
+@router.post("/{session_id}/input", status_code=204, responses=errors(400, 404, 429, 503))
 async def send_input(request: Request, session_id: str, body: InputBody) -> Response:
     """Type `data` into the program, as a WebSocket input message would."""
-    session = running(manager(request), session_id)
     try:
-        session.write(body.data)
-    except InputOverflow as exc:
-        raise TooManyRequests(str(exc), retry_after=1) from None
+        manager(request).type_into(session_id, body.data)
+    except SessionNotFound:
+        await elsewhere(request, session_id, {"op": "input", "data": body.data})
     return Response(status_code=204)
 
 
-@router.post("/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404, 429))
+@router.post(
+    "/{session_id}/resize", response_model=SessionOut, responses=errors(400, 404, 429, 503)
+)
 async def resize_session(request: Request, session_id: str, body: ResizeBody) -> dict[str, Any]:
-    session = running(manager(request), session_id)
     try:
-        session.resize(body.cols, body.rows)
-    except InputOverflow as exc:  # a vt session whose vt reads nothing
-        raise TooManyRequests(str(exc), retry_after=1) from None
-    return session.to_json()
+        return manager(request).resize_session(session_id, body.cols, body.rows).to_json()
+    except SessionNotFound:
+        resized: dict[str, Any] = await elsewhere(
+            request, session_id, {"op": "resize", "cols": body.cols, "rows": body.rows}
+        )
+        return resized
 
 
-@router.patch("/{session_id}", response_model=SessionOut, responses=errors(400, 404))
+@router.patch("/{session_id}", response_model=SessionOut, responses=errors(400, 404, 503))
 async def rename_session(request: Request, session_id: str, body: RenameBody) -> dict[str, Any]:
     """Rename a session (running or exited); the name outlives server restarts."""
-    return manager(request).rename(session_id, body.name).to_json()
+    try:
+        return manager(request).rename(session_id, body.name).to_json()
+    except SessionNotFound:
+        renamed: dict[str, Any] = await elsewhere(
+            request, session_id, {"op": "rename", "name": body.name}
+        )
+        return renamed

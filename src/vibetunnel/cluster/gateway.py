@@ -1,0 +1,231 @@
+"""This node as a gateway to the others: what they run (kept fresh from Redis), orders sent
+to them, and mirrors of their sessions for the WebSockets opened here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from vibetunnel.cluster import keys
+from vibetunnel.cluster.link import RedisLink
+from vibetunnel.cluster.mirror import Mirror
+from vibetunnel.errors import (
+    InputOverflow,
+    NodeUnavailable,
+    SessionNotFound,
+    TooManyRequests,
+    VibeTunnelError,
+)
+from vibetunnel.protocol.times import iso
+from vibetunnel.pty.process import WRITE_QUEUE_LIMIT
+from vibetunnel.pty.session import Session
+
+ORDER_TTL = 10.0
+"""Seconds an order may wait for its node; after that it is not carried out."""
+LINGER = 10.0
+"""Seconds a mirror nobody watches is kept, so a reconnecting viewer finds it ready."""
+
+
+class Gateway:
+    def __init__(
+        self, link: RedisLink, node: str, ttl: float, on_change: Callable[[], None]
+    ) -> None:
+        self.link = link
+        self.node = node
+        self.ttl = ttl
+        self.on_change = on_change
+        self.nodes: dict[str, dict[str, Any]] = {}
+        """Every other node: {name, online, sessions, lastSeen}, as Redis last said."""
+        self.sessions: dict[str, dict[str, Any]] = {}
+        """Every other node's sessions, by id (the API's JSON, with `node`)."""
+        self.mirrors: dict[str, Mirror] = {}
+        self._stale = asyncio.Event()
+        self._outbox: deque[tuple[str, str]] = deque()
+        self._queued = 0
+        self._send = asyncio.Event()
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self._refresh(), name="cluster-refresh"),
+            asyncio.create_task(self._listen(), name="cluster-listen"),
+            asyncio.create_task(self._send_orders(), name="cluster-send"),
+        ]
+
+    # -- what the other nodes run -------------------------------------------------------------
+
+    async def _refresh(self) -> None:
+        while True:
+            with contextlib.suppress(*self.link.errors()):
+                await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.ttl / 3 if self.link.ok else 1.0):
+                    await self._stale.wait()
+            self._stale.clear()
+
+    async def refresh(self) -> None:
+        r = self.link.redis
+        known = await self.link.call(r.hgetall(keys.NODES))
+        names = sorted(n.decode() for n in known if n.decode() != self.node)
+        pipe = r.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(keys.alive(name))
+            pipe.hgetall(keys.sessions(name))
+        answers = await self.link.call(pipe.execute()) if names else []
+        nodes, sessions = {}, {}
+        for i, name in enumerate(names):
+            about = json.loads(known[name.encode()])
+            listed = answers[2 * i + 1]
+            nodes[name] = {
+                "name": name,
+                "online": bool(answers[2 * i]),
+                "sessions": len(listed),
+                "lastSeen": iso(float(about.get("lastSeen", 0))),
+            }
+            for raw in listed.values():
+                session = json.loads(raw)
+                sessions[session["id"]] = session
+        changed = nodes != self.nodes or sessions != self.sessions
+        self.nodes, self.sessions = nodes, sessions
+        for mirror in list(self.mirrors.values()):
+            if not self.online(mirror.node):  # its viewers reconnect, and find it back later
+                mirror.session.shutdown_clients()
+        if changed:
+            self.on_change()
+
+    async def _listen(self) -> None:
+        """Refresh as soon as a node says its list changed."""
+        while True:
+            pubsub = self.link.redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.CHANGES)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+                    if message is not None and message["data"] != self.node.encode():
+                        self._stale.set()
+            except self.link.errors():
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(*self.link.errors()):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def online(self, node: str) -> bool:
+        return self.link.ok and bool(self.nodes.get(node, {}).get("online"))
+
+    def node_list(self) -> list[dict[str, Any]]:
+        """The other nodes; while Redis is unreachable, none of them can be reached here."""
+        return [{**n, "online": n["online"] and self.link.ok} for n in self.nodes.values()]
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        try:
+            return self.sessions[session_id]
+        except KeyError:
+            raise SessionNotFound() from None
+
+    def check_online(self, node: str) -> None:
+        if not self.link.ok:
+            raise NodeUnavailable(f"the cluster's Redis cannot be reached from {self.node}")
+        if node not in self.nodes:
+            raise NodeUnavailable(f"node {node} is not in the cluster")
+        if not self.online(node):
+            raise NodeUnavailable(f"node {node} is offline")
+
+    # -- orders ---------------------------------------------------------------------------------
+
+    async def call(self, node: str, order: dict[str, Any], timeout: float = ORDER_TTL) -> Any:
+        """Send an order to `node` and wait for its answer; raises the node's error."""
+        self.check_online(node)
+        token = uuid.uuid4().hex
+        order = {**order, "reply": token, "until": time.time() + timeout}
+        r = self.link.redis
+        deadline = time.monotonic() + timeout
+        try:
+            await self.link.call(r.rpush(keys.control(node), json.dumps(order)))
+            while time.monotonic() < deadline:
+                got = await self.link.call(r.blpop([keys.reply(token)], timeout=1))
+                if got is not None:
+                    return raise_or_return(json.loads(got[1]))
+        except self.link.errors():
+            raise NodeUnavailable(
+                f"the cluster's Redis cannot be reached from {self.node}"
+            ) from None
+        raise NodeUnavailable(f"node {node} did not answer within {timeout:g} s")
+
+    def send(self, node: str, order: dict[str, Any]) -> None:
+        """Queue an order that needs no answer (typing, resizing), in order; never blocks.
+        Raises InputOverflow past the same limit as a local program's input queue."""
+        message = json.dumps({**order, "until": time.time() + ORDER_TTL})
+        if self._queued + len(message) > WRITE_QUEUE_LIMIT:
+            raise InputOverflow(f"node {node} is not taking orders fast enough")
+        self._outbox.append((node, message))
+        self._queued += len(message)
+        self._send.set()
+
+    async def _send_orders(self) -> None:
+        while True:
+            await self._send.wait()
+            self._send.clear()
+            batch, self._outbox = self._outbox, deque()
+            self._queued = 0
+            pipe = self.link.redis.pipeline(transaction=False)
+            for node, message in batch:
+                pipe.rpush(keys.control(node), message)
+            with contextlib.suppress(*self.link.errors()):
+                await self.link.call(pipe.execute())  # lost with Redis: like a dropped socket
+
+    # -- mirrors ----------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def watch(self, session_id: str) -> AsyncIterator[Session]:
+        """A mirror of another node's session, ready (its screen in), for one viewer."""
+        info = self.session(session_id)
+        self.check_online(info["node"])
+        mirror = self.mirrors.get(session_id)
+        if mirror is None or mirror.closed:
+            mirror = self.mirrors[session_id] = Mirror(self, info)
+        mirror.users += 1
+        try:
+            await mirror.wait_ready()
+            yield mirror.session
+        finally:
+            mirror.users -= 1
+            if mirror.users == 0:
+                asyncio.get_running_loop().call_later(LINGER, self._drop_unused, mirror)
+
+    def _drop_unused(self, mirror: Mirror) -> None:
+        if mirror.users == 0:
+            mirror.close()
+            if self.mirrors.get(mirror.session.id) is mirror:
+                del self.mirrors[mirror.session.id]
+
+    def close(self) -> None:
+        for mirror in self.mirrors.values():
+            mirror.session.shutdown_clients()
+            mirror.close()
+
+
+def raise_or_return(answer: dict[str, Any]) -> Any:
+    """An order's answer: its result, or the node's error raised here as it was there."""
+    if "error" not in answer:
+        return answer.get("ok")
+    error = answer["error"]
+    kind = _ERRORS.get(error.get("code"), VibeTunnelError)
+    if kind is TooManyRequests:
+        raise TooManyRequests(error["message"], retry_after=int(error.get("retryAfter") or 1))
+    exc = kind(error["message"])
+    if kind is VibeTunnelError:
+        exc.status = int(error.get("status", 500))
+        exc.code = str(error.get("code", "internal_error"))
+    raise exc
+
+
+def _subclasses(cls: type[VibeTunnelError]) -> list[type[VibeTunnelError]]:
+    return [cls, *(sub for c in cls.__subclasses__() for sub in _subclasses(c))]
+
+
+_ERRORS = {cls.code: cls for cls in reversed(_subclasses(VibeTunnelError))}

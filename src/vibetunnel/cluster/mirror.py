@@ -1,0 +1,190 @@
+"""Another node's session, mirrored here: fed from its output stream, typed into through its
+node's order queue. Viewers attach to the mirror's Session exactly as to a local one, so the
+framing, the replay, slow-client isolation and the close codes are the same.
+
+A mirror starts from a snapshot that the owner puts into the stream itself, and follows the
+stream from there. An entry missing (a gap in the owner's counter, or a new owner process)
+means output was lost: it asks for a snapshot again, and its viewers start again from it
+(pty/client.py's resync), as a viewer that fell behind does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from vibetunnel.cluster import keys
+from vibetunnel.errors import NodeUnavailable, VibeTunnelError
+from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.protocol.times import unix
+from vibetunnel.pty.output import Output
+from vibetunnel.pty.session import Session
+
+if TYPE_CHECKING:
+    from vibetunnel.cluster.gateway import Gateway
+
+log = logging.getLogger("vibetunnel.cluster")
+
+READY_TIMEOUT = 10.0
+SNAPSHOT_RETRY = 5.0
+"""Seconds to wait for an asked-for snapshot in the stream before asking again."""
+
+
+class MirrorPty:
+    """The `Pty` of a mirror: what a viewer types goes to the owning node as orders."""
+
+    def __init__(self, gateway: Gateway, node: str, session_id: str, pid: int) -> None:
+        self.gateway, self.node, self.session_id, self.pid = gateway, node, session_id, pid
+        self.exited = asyncio.Event()
+        self._on_output: Callable[[bytes], None] = lambda data: None
+        self._on_exit: Callable[[int | None], None] = lambda code: None
+
+    def start(
+        self, on_output: Callable[[bytes], None], on_exit: Callable[[int | None], None]
+    ) -> None:
+        self._on_output, self._on_exit = on_output, on_exit
+
+    def write(self, data: bytes) -> None:
+        order = {"op": "input", "id": self.session_id, "data": data.decode("utf-8", "replace")}
+        self.gateway.send(self.node, order)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self.gateway.send(
+            self.node, {"op": "resize", "id": self.session_id, "cols": cols, "rows": rows}
+        )
+
+    async def terminate(self, grace: float = 1.0) -> None:
+        """Never called by this node's manager (mirrors are not its sessions): a DELETE
+        through this node goes to the owner as an order (node.py)."""
+        await self.gateway.call(self.node, {"op": "delete", "id": self.session_id})
+
+    def feed(self, data: bytes) -> None:
+        if not self.exited.is_set():
+            self._on_output(data)
+
+    def finish(self, code: int | None) -> None:
+        if not self.exited.is_set():
+            self.exited.set()
+            self._on_exit(code)
+
+
+class Mirror:
+    def __init__(self, gateway: Gateway, info: dict[str, Any]) -> None:
+        self.gateway = gateway
+        self.node: str = info["node"]
+        self.pty = MirrorPty(gateway, self.node, info["id"], int(info.get("pid") or 0))
+        self.session = Session(
+            id=info["id"],
+            name=info["name"],
+            command=info["command"],
+            args=list(info["args"]),
+            cwd=info["cwd"],
+            cols=int(info["cols"]),
+            rows=int(info["rows"]),
+            process=self.pty,
+            created_at=unix(info["createdAt"]),
+            node=self.node,
+            output=Output(screen=ScreenBuffer()),
+        )
+        self.session.start()
+        self.users = 0
+        self.closed = False
+        self.error: VibeTunnelError | None = None
+        self._ready = asyncio.Event()
+        self._epoch: str | None = None
+        self._n = 0
+        self._waiting: str | None = None
+        """The token of the snapshot asked for and not yet seen: entries until then are old."""
+        self._asked_at = 0.0
+        self._task = asyncio.create_task(self._follow(), name=f"mirror-{info['id']}")
+
+    async def wait_ready(self) -> None:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await self._ready.wait()
+        except TimeoutError:
+            raise NodeUnavailable(f"node {self.node} did not send the screen in time") from None
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self.closed = True
+        self._task.cancel()
+
+    async def _follow(self) -> None:
+        link = self.gateway.link
+        key = keys.output(self.session.id)
+        last: bytes | None = None
+        while True:
+            try:
+                if last is None:  # from here on, the snapshot is ahead of us
+                    top = await link.call(link.redis.xrevrange(key, count=1))
+                    last = top[0][0] if top else b"0-0"
+                    await self._ask()
+                elif (
+                    self._waiting is not None and time.monotonic() > self._asked_at + SNAPSHOT_RETRY
+                ):
+                    last = None  # trimmed away before we read it, or lost: ask again
+                    continue
+                got = await link.call(link.redis.xread({key: last}, count=512, block=1000))
+            except VibeTunnelError as exc:  # the owner's answer: no such session, ...
+                self._fail(exc)
+                return
+            except link.errors():
+                last = None  # Redis may have lost the stream: start again from a snapshot
+                await asyncio.sleep(1.0)
+                continue
+            for _key, entries in got or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    self._take(fields)
+
+    async def _ask(self) -> None:
+        self._waiting = uuid.uuid4().hex
+        self._asked_at = time.monotonic()
+        order = {"op": "snapshot", "id": self.session.id, "token": self._waiting}
+        await self.gateway.call(self.node, order)
+
+    def _fail(self, exc: VibeTunnelError) -> None:
+        self.error = exc
+        self.closed = True
+        self._ready.set()
+        self.session.shutdown_clients()
+
+    def _take(self, fields: dict[bytes, bytes]) -> None:
+        epoch, n = fields[b"e"].decode(), int(fields[b"n"])
+        if self._waiting is not None:
+            if fields.get(b"token", b"").decode() == self._waiting:
+                self._waiting = None
+                self._epoch, self._n = epoch, n
+                self._screen(fields[b"s"])
+            return
+        if epoch != self._epoch or n != self._n + 1:
+            log.info(
+                "mirror of %s: output was lost; starting again from a snapshot", self.session.id
+            )
+            self._resync_soon()
+            return
+        self._n = n
+        if b"o" in fields:
+            self.pty.feed(fields[b"o"])
+        elif b"x" in fields:
+            code = fields[b"x"].decode()
+            self.pty.finish(int(code) if code else None)
+
+    def _resync_soon(self) -> None:
+        self._waiting = "resync"  # nothing matches it: _follow asks again after SNAPSHOT_RETRY
+        self._asked_at = time.monotonic() - SNAPSHOT_RETRY
+
+    def _screen(self, data: bytes) -> None:
+        screen = ScreenBuffer()
+        screen.append(data)
+        self.session.output.screen = screen
+        if self._ready.is_set():
+            for client in self.session.clients:
+                client.resync()
+        self._ready.set()

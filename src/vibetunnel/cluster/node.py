@@ -1,0 +1,73 @@
+"""`Cluster`: this node in the cluster, as the API uses it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from vibetunnel.cluster.gateway import Gateway
+from vibetunnel.cluster.link import RedisLink
+from vibetunnel.cluster.owner import Owner
+from vibetunnel.errors import BadRequest
+from vibetunnel.pty.manager import SessionManager
+from vibetunnel.pty.session import Session
+
+
+class Cluster:
+    def __init__(self, url: str, name: str, ttl: float, manager: SessionManager) -> None:
+        self.name = name
+        self.manager = manager
+        self.link = RedisLink(url, on_change=manager.touch)
+        self.owner = Owner(self.link, manager, name, ttl)
+        self.gateway = Gateway(self.link, name, ttl, manager.touch)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def degraded(self) -> bool:
+        return not self.link.ok
+
+    async def start(self) -> None:
+        self._tasks = self.owner.start() + self.gateway.start()
+
+    def shutdown_clients(self) -> None:
+        """The server is stopping: viewers of other nodes' sessions are told (1001)."""
+        self.gateway.close()
+
+    async def stop(self) -> None:
+        if not self._tasks:
+            return
+        await self.owner.leave()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        with contextlib.suppress(*self.link.errors()):
+            await self.link.close()
+
+    # -- the API's view -------------------------------------------------------------------------
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every other node's sessions."""
+        return list(self.gateway.sessions.values())
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """Another node's session; SessionNotFound if no node has it."""
+        return self.gateway.session(session_id)
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every other node: {name, online, sessions, lastSeen}."""
+        return self.gateway.node_list()
+
+    async def order(self, session_id: str, order: dict[str, Any]) -> Any:
+        """Carry out `order` on the node that runs the session; its answer or its error."""
+        node = self.session(session_id)["node"]
+        return await self.gateway.call(node, {**order, "id": session_id})
+
+    async def create(self, node: str, options: dict[str, Any]) -> Any:
+        if node not in self.gateway.nodes:
+            raise BadRequest(f"node: no such node: {node}")
+        return await self.gateway.call(node, {"op": "create", "options": options})
+
+    def watch(self, session_id: str) -> contextlib.AbstractAsyncContextManager[Session]:
+        return self.gateway.watch(session_id)

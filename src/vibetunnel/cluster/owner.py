@@ -1,0 +1,296 @@
+"""This node's side of the cluster: its heartbeat, its session list, every session's output
+as a stream, and the orders other nodes send for its sessions.
+
+Output goes out in order through one writer: each entry carries this process's epoch and a
+counter per session, so a mirror that misses an entry (a trimmed stream, a Redis restart, a
+queue dropped while Redis was away) sees the gap and asks for a snapshot again. A snapshot is
+an entry of the stream itself, between the output before it and the output after it: the
+replay and the stream position it belongs to cannot come apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from vibetunnel.cluster import keys
+from vibetunnel.cluster.link import RedisLink
+from vibetunnel.errors import BadRequest, VibeTunnelError
+from vibetunnel.pty.manager import SessionManager, SessionOptions
+from vibetunnel.pty.session import Session
+
+log = logging.getLogger("vibetunnel.cluster")
+
+MAX_QUEUED = 16 * 1024 * 1024
+"""Bytes of output waiting for a slow Redis; past this they are dropped (mirrors resync)."""
+ORDERS_AT_ONCE = 256
+LIST_DEBOUNCE = 0.05
+"""Seconds to gather a burst of changes into one write of the session list."""
+
+
+@dataclass
+class _Entry:
+    key: str
+    fields: dict[str, str | int | bytes]
+    data: bytearray | None = None
+    """Output still growing: more reads join it until the writer takes it."""
+
+
+@dataclass
+class _Stream:
+    session: Session
+    n: int = 0
+    ended: bool = False
+
+
+@dataclass
+class _Sink:
+    owner: Owner
+    session_id: str
+
+    def feed(self, data: bytes) -> None:
+        self.owner.output(self.session_id, data)
+
+
+@dataclass
+class Owner:
+    link: RedisLink
+    manager: SessionManager
+    node: str
+    ttl: float
+    epoch: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    _streams: dict[str, _Stream] = field(default_factory=dict)
+    _entries: deque[_Entry] = field(default_factory=deque)
+    _open: dict[str, _Entry] = field(default_factory=dict)
+    _queued: int = 0
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def start(self) -> list[asyncio.Task[None]]:
+        self.sync()
+        return [
+            asyncio.create_task(self._write_entries(), name="cluster-writer"),
+            asyncio.create_task(self._publish_list(), name="cluster-list"),
+            asyncio.create_task(self._heartbeat(), name="cluster-heartbeat"),
+            asyncio.create_task(self._take_orders(), name="cluster-orders"),
+        ]
+
+    async def leave(self) -> None:
+        """A clean stop: offline at once; the sessions stay listed (the keeper runs them)."""
+        with contextlib.suppress(*self.link.errors()):
+            async with asyncio.timeout(2):
+                await self._write_list()
+                await self.link.redis.delete(keys.alive(self.node))
+                await self.link.redis.publish(keys.CHANGES, self.node)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def output(self, session_id: str, data: bytes) -> None:
+        stream = self._streams.get(session_id)
+        if stream is None:
+            return
+        if not self.link.ok:
+            stream.n += 1  # lost: mirrors see the gap and resync once Redis is back
+            return
+        entry = self._open.get(session_id)
+        if entry is None or entry.data is None or len(entry.data) >= keys.ENTRY_BYTES:
+            entry = self._add(session_id, {}, bytearray())
+            self._open[session_id] = entry
+        assert entry.data is not None
+        entry.data += data
+        self._queued += len(data)
+        if self._queued > MAX_QUEUED:
+            log.warning("cluster: Redis is too slow; dropped %d bytes of output", self._queued)
+            self._entries.clear()
+            self._open.clear()
+            self._queued = 0
+
+    def _add(
+        self, session_id: str, fields: dict[str, str | int | bytes], data: bytearray | None = None
+    ) -> _Entry:
+        stream = self._streams[session_id]
+        stream.n += 1
+        entry = _Entry(keys.output(session_id), {"e": self.epoch, "n": stream.n, **fields}, data)
+        self._entries.append(entry)
+        self._open.pop(session_id, None)  # what follows comes after this entry
+        self._wake.set()
+        return entry
+
+    def _ended(self, session_id: str, code: int | None) -> None:
+        self._add(session_id, {"x": "" if code is None else str(code)})
+        self._streams[session_id].ended = True
+
+    async def _write_entries(self) -> None:
+        """The one writer: everything queued meanwhile goes in one round trip, in order."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            entries, self._entries = self._entries, deque()
+            self._open.clear()
+            self._queued = 0
+            if not entries:
+                continue
+            live = {keys.output(sid) for sid in self._streams}
+            pipe = self.link.redis.pipeline(transaction=False)
+            for entry in entries:
+                fields = dict(entry.fields)
+                if entry.data is not None:
+                    fields["o"] = bytes(entry.data)
+                pipe.xadd(entry.key, fields, maxlen=keys.STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                if entry.key not in live:  # deleted: its end stays a while for late mirrors
+                    pipe.expire(entry.key, keys.ENDED_STREAM_TTL)
+            with contextlib.suppress(*self.link.errors()):
+                await self.link.call(pipe.execute())
+
+    # -- the session list -----------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Follow the manager: a stream for each new session, an end for each ended one."""
+        current = {s.id: s for s in self.manager.list()}
+        for session_id, session in current.items():
+            stream = self._streams.get(session_id)
+            if stream is None or stream.session is not session:  # new, or vt registered again
+                n = 0 if stream is None else stream.n
+                stream = self._streams[session_id] = _Stream(session, n)
+                session.output.sinks.append(_Sink(self, session_id))
+            if not session.running and not stream.ended:
+                self._ended(session_id, session.exit_code)
+        for session_id in list(self._streams):
+            if session_id not in current:
+                if not self._streams[session_id].ended:
+                    self._ended(session_id, None)
+                del self._streams[session_id]  # its stream expires (_write_entries)
+                self._wake.set()
+
+    async def _publish_list(self) -> None:
+        seen = -1
+        while True:
+            await self.manager.wait_change(seen, self.ttl / 3)
+            if self.manager.version == seen:
+                continue
+            await asyncio.sleep(LIST_DEBOUNCE)
+            seen = self.manager.version
+            self.sync()
+            with contextlib.suppress(*self.link.errors()):
+                await self._write_list()
+
+    async def _write_list(self) -> None:
+        sessions = self.manager.list()
+        pipe = self.link.redis.pipeline(transaction=True)
+        pipe.delete(keys.sessions(self.node))
+        if sessions:
+            pipe.hset(
+                keys.sessions(self.node),
+                mapping={s.id: json.dumps(s.to_json()) for s in sessions},
+            )
+        pipe.hset(keys.NODES, self.node, self._node_json(len(sessions)))
+        pipe.publish(keys.CHANGES, self.node)
+        await self.link.call(pipe.execute())
+
+    def _node_json(self, count: int) -> str:
+        return json.dumps({"lastSeen": time.time(), "sessions": count})
+
+    async def _heartbeat(self) -> None:
+        while True:
+            was_ok = self.link.ok
+            pipe = self.link.redis.pipeline(transaction=False)
+            pipe.set(keys.alive(self.node), self.epoch, ex=max(1, round(self.ttl)))
+            pipe.hset(keys.NODES, self.node, self._node_json(len(self.manager.list())))
+            try:
+                await self.link.call(pipe.execute())
+            except self.link.errors():
+                await asyncio.sleep(1.0)
+                continue
+            if not was_ok:  # (re)joined: Redis may have lost everything; say it all again
+                self.manager.touch()
+            await asyncio.sleep(self.ttl / 3)
+
+    # -- orders from other nodes ----------------------------------------------------------------
+
+    async def _take_orders(self) -> None:
+        queue = keys.control(self.node)
+        while True:
+            try:
+                first = await self.link.call(self.link.redis.blpop([queue], timeout=1))
+                if first is None:
+                    continue
+                more = await self.link.call(self.link.redis.lpop(queue, ORDERS_AT_ONCE))
+            except self.link.errors():
+                await asyncio.sleep(1.0)
+                continue
+            for raw in [first[1], *(more or [])]:
+                try:
+                    await self._order(json.loads(raw))
+                except Exception:  # one bad order must not stop the queue
+                    log.exception("cluster: an order failed")
+
+    async def _order(self, order: dict[str, Any]) -> None:
+        op, reply = order.get("op"), order.get("reply")
+        if float(order.get("until", 0)) < time.time():
+            return  # its sender has given up (and said so): typing it now would surprise
+        if op in ("create", "delete", "rename"):  # may take seconds: the queue goes on
+            task = asyncio.create_task(self._answer(order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        await self._answer(order) if reply else await self._carry_out(order)
+
+    async def _answer(self, order: dict[str, Any]) -> None:
+        try:
+            answer: dict[str, Any] = {"ok": await self._carry_out(order)}
+        except VibeTunnelError as exc:
+            answer = {"error": error_json(exc)}
+        if order.get("reply"):
+            key = keys.reply(str(order["reply"]))
+            pipe = self.link.redis.pipeline(transaction=True)
+            pipe.rpush(key, json.dumps(answer))
+            pipe.expire(key, keys.REPLY_TTL)
+            with contextlib.suppress(*self.link.errors()):
+                await self.link.call(pipe.execute())
+
+    async def _carry_out(self, order: dict[str, Any]) -> Any:
+        m, op, sid = self.manager, order.get("op"), str(order.get("id", ""))
+        if op == "input":
+            m.type_into(sid, str(order["data"]))
+        elif op == "resize":
+            return m.resize_session(sid, int(order["cols"]), int(order["rows"])).to_json()
+        elif op == "snapshot":
+            await self._snapshot(sid, str(order["token"]))
+        elif op == "create":
+            return (await m.create(SessionOptions(**order["options"]))).to_json()
+        elif op == "delete":
+            await m.delete(sid)
+        elif op == "rename":
+            return m.rename(sid, str(order["name"])).to_json()
+        else:
+            raise BadRequest(f"op: unknown order {op!r}")
+        return None
+
+    async def _snapshot(self, session_id: str, token: str) -> None:
+        """Put the screen in the session's stream, where it belongs among the output."""
+        session = self.manager.get(session_id)
+        self.sync()
+        if session.output.screen is not None:
+            screen = session.snapshot()  # no await until it is queued: nothing can come between
+        else:
+            screen = await self.manager.replay(session)
+        self._add(session_id, {"s": screen, "token": token})
+        if not session.running:  # the mirror learns the end after the screen
+            self._ended(session_id, session.exit_code)
+
+
+def error_json(exc: VibeTunnelError) -> dict[str, Any]:
+    """An error as an order's answer carries it (gateway.py raises it again)."""
+    return {
+        "code": exc.code,
+        "status": exc.status,
+        "message": exc.message,
+        "retryAfter": getattr(exc, "retry_after", None),
+    }
