@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import UNIT, RunningServer, start_server, wait_until
 from tests.integration.wsclient import TermClient
-from tests.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401
 
 NAMES = ("alpha", "beta", "gamma")
 TTL = "2"
@@ -91,7 +91,9 @@ async def test_a_session_on_one_node_driven_from_the_two_others(cluster: Cluster
         await viewer.type("from-beta\r")
         await viewer.see("from-beta")
         await other.see("from-beta")
-        assert g.post(f"/api/sessions/{sid}/input", json={"data": "from-gamma\r"}).status_code == 204
+        assert (
+            g.post(f"/api/sessions/{sid}/input", json={"data": "from-gamma\r"}).status_code == 204
+        )
         await viewer.see("from-gamma")
         resized = g.post(f"/api/sessions/{sid}/resize", json={"cols": 100, "rows": 30})
         assert resized.status_code == 200 and resized.json()["cols"] == 100
@@ -136,3 +138,138 @@ async def test_exited_remote_session_replays_then_ends(cluster: Cluster) -> None
         await viewer.see("done-here")
         assert await viewer.closed() == (1000, "session ended")
         assert {"type": "exit", "code": 3} in viewer.messages
+
+
+def numbers(text: str, word: str) -> list[int]:
+    return [int(n) for n in re.findall(rf"{word}-(\d+)\r?\n", text)]
+
+
+async def test_a_gateway_killed_mid_stream_loses_nothing(cluster: Cluster) -> None:
+    count = 300
+    script = f"i=0; while [ $i -lt {count} ]; do i=$((i+1)); echo line-$i; sleep 0.01; done; cat"
+    with cluster.api("alpha") as a, cluster.api("beta") as b, cluster.api("gamma") as g:
+        sid = make(a, command="sh", args=["-c", script])["id"]
+        for api in (b, g):
+            wait_until(lambda api=api: api.get(f"/api/sessions/{sid}").status_code == 200)
+    viewer = await TermClient.connect(f"{cluster.nodes['beta'].ws_url}/api/sessions/{sid}/ws")
+    await viewer.until(lambda c: len(numbers(c.output, "line")) >= 20, what="some lines")
+    cluster.nodes["beta"].process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    code, _ = await viewer.closed()
+    assert code == 1006  # no close frame: the gateway is gone
+    seen_before = numbers(viewer.output, "line")
+    assert seen_before[-1] < count, "the gateway died before the end of the output"
+    again = await TermClient.connect(f"{cluster.nodes['gamma'].ws_url}/api/sessions/{sid}/ws")
+    await again.until(lambda c: f"line-{count}\r\n" in c.output, timeout=15 * UNIT)
+    # The replay and what followed it: every line once, in order, none missing.
+    assert numbers(again.output, "line") == list(range(1, count + 1))
+
+
+async def test_a_node_killed_is_offline_then_back(cluster: Cluster) -> None:
+    alpha = cluster.nodes["alpha"]
+    with cluster.api("alpha") as a:
+        sid = make(a, command="cat")["id"]
+    with cluster.api("beta") as b:
+        wait_until(lambda: b.get(f"/api/sessions/{sid}").status_code == 200)
+        viewer = await TermClient.connect(f"{cluster.nodes['beta'].ws_url}/api/sessions/{sid}/ws")
+        await viewer.type("before\r")
+        await viewer.see("before")
+        alpha.stop(signal.SIGKILL, keep_sessions=True)  # its keeper runs the program on
+        nodes = wait_until(
+            lambda: {n["name"]: n for n in b.get("/api/nodes").json() if not n["online"]},
+            timeout=10 * UNIT,
+            what="alpha reported offline",
+        )
+        assert set(nodes) == {"alpha"}
+        # Its session stays listed, on an offline node; orders for it say so.
+        assert b.get(f"/api/sessions/{sid}").json()["node"] == "alpha"
+        refused = b.post(f"/api/sessions/{sid}/input", json={"data": "x"})
+        assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "node_offline"
+        assert (await viewer.closed())[0] == 1001
+        late = await TermClient.connect(f"{cluster.nodes['beta'].ws_url}/api/sessions/{sid}/ws")
+        assert await late.closed() == (1001, "node alpha is offline")
+        alpha.start()  # same home, same port: the program is still there
+        wait_until(
+            lambda: all(n["online"] for n in b.get("/api/nodes").json()),
+            timeout=10 * UNIT,
+            what="alpha back online",
+        )
+        back = await TermClient.connect(f"{cluster.nodes['beta'].ws_url}/api/sessions/{sid}/ws")
+        await back.see("before")  # the replay
+        await back.type("after\r")
+        await back.see("after")
+
+
+async def test_redis_restarted_under_load(cluster: Cluster) -> None:
+    script = "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 0.02; done"
+    with cluster.api("alpha") as a, cluster.api("beta") as b:
+        sid = make(a, command="sh", args=["-c", script])["id"]
+        wait_until(lambda: b.get(f"/api/sessions/{sid}").status_code == 200)
+        local = await TermClient.connect(f"{cluster.nodes['alpha'].ws_url}/api/sessions/{sid}/ws")
+        remote = await TermClient.connect(f"{cluster.nodes['beta'].ws_url}/api/sessions/{sid}/ws")
+        await remote.until(lambda c: len(numbers(c.output, "tick")) > 5, what="ticks on beta")
+        cluster.redis.stop(kill=True)
+        wait_until(
+            lambda: a.get("/api/health").json()["cluster"] == "degraded",
+            timeout=10 * UNIT,
+            what="alpha to say degraded",
+        )
+        # Alone, alpha still serves its own session: new output, and a new session.
+        mark = await local.until(lambda c: max(numbers(c.output, "tick"), default=0))
+        await local.until(lambda c: max(numbers(c.output, "tick")) > mark + 5, what="ticks")
+        make(a, command="cat")
+        assert all(n["online"] is False for n in a.get("/api/nodes").json()[1:])
+        cluster.redis.start()  # empty: everything is said again
+        for name in NAMES:
+            with cluster.api(name) as api:
+                wait_until(
+                    lambda api=api: (
+                        api.get("/api/health").json()["cluster"] == "ok"
+                        and sum(n["online"] for n in api.get("/api/nodes").json()) == 3
+                    ),
+                    timeout=15 * UNIT,
+                    what=f"{name} to rejoin",
+                )
+        wait_until(lambda: len(b.get("/api/sessions").json()) == 2, what="both sessions on beta")
+        mark = await local.until(lambda c: max(numbers(c.output, "tick")))
+        await remote.until(
+            lambda c: max(numbers(c.output, "tick")) > mark, timeout=15 * UNIT, what="live again"
+        )
+        assert not remote.messages  # never closed: it went on after a resync
+
+
+def test_the_redis_password_never_shows(tmp_path: Path) -> None:
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    secret = "pw-" + "s3cr3t" * 4
+    redis = RedisServer(port=free_port(), folder=folder, password=secret).start()
+    env = {"VIBETUNNEL_REDIS_URL": redis.url}
+    server = start_server(tmp_path / "home", "--no-auth", "--node-ttl", "2", "-v", env=env)
+    try:
+        with server.client() as api:
+            wait_until(lambda: api.get("/api/health").json()["cluster"] == "ok", what="joined")
+            assert secret not in (Path(f"/proc/{server.process.pid}/cmdline").read_text())  # type: ignore[union-attr]
+            redis.stop(kill=True)
+            wait_until(lambda: api.get("/api/health").json()["cluster"] == "degraded")
+            redis.start()
+            wait_until(lambda: api.get("/api/health").json()["cluster"] == "ok", what="rejoined")
+        log = "".join(server.output)
+        assert "unreachable" in log and "rejoined" in log
+        assert "redis://***@127.0.0.1" in log
+        assert secret not in log
+    finally:
+        server.stop()
+        redis.stop()
+
+
+def test_without_redis_one_node_and_no_cluster(server: RunningServer) -> None:
+    with server.client() as api:
+        health = api.get("/api/health").json()
+        assert health["cluster"] is None and health["node"]
+        nodes = api.get("/api/nodes").json()
+        assert [(n["name"], n["online"]) for n in nodes] == [(health["node"], True)]
+        made = make(api, command="cat", node=health["node"])
+        assert made["node"] == health["node"]
+        other = api.post("/api/sessions", json={"command": "cat", "node": "elsewhere"})
+        assert other.status_code == 400
+        assert "not in a cluster" in other.json()["error"]["message"]

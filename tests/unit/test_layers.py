@@ -30,13 +30,16 @@ LAYERS: dict[str, int] = {
     # 2: programs on PTYs, and the keeper that holds them across servers.
     "pty": 2,
     "keeper": 2,
-    # 3: the two ends that move bytes between a PTY and a user.
+    # 3: vt, which moves bytes between a PTY and the server; the cluster, which moves them
+    # between nodes (through Redis).
     "vt": 3,
-    "api": 3,
-    # 4, 5: the server's lifecycle, and the commands.
-    "server": 4,
-    "cli": 5,
-    "__main__": 5,
+    "cluster": 3,
+    # 4: the API, which moves them between a session (here or on another node) and a user.
+    "api": 4,
+    # 5, 6: the server's lifecycle, and the commands.
+    "server": 5,
+    "cli": 6,
+    "__main__": 6,
 }
 """The part of the package (first name under `vibetunnel`) -> its layer, lowest first."""
 
@@ -46,7 +49,7 @@ PEERS = [
     frozenset({"cli", "__main__"}),
 ]
 """Parts of one layer that may import each other. Other parts of a layer are independent:
-recording and auth know nothing of each other, nor do vt and the api."""
+recording and auth know nothing of each other, nor do vt and the cluster."""
 
 
 def module_of(path: Path) -> tuple[str, bool]:
@@ -124,7 +127,8 @@ def test_no_import_points_up(path: Path) -> None:
         ("vibetunnel.protocol.frames", "from vibetunnel.api import app"),
         ("vibetunnel.pty.remote", "from vibetunnel.vt import link"),
         ("vibetunnel.recording.recorder", "if TYPE_CHECKING:\n    from vibetunnel.pty import x"),
-        ("vibetunnel.api.host", "import vibetunnel.vt.link"),
+        ("vibetunnel.vt.link", "import vibetunnel.cluster.node"),
+        ("vibetunnel.cluster.owner", "from vibetunnel.api import app"),
         ("vibetunnel.auth.refresh", "from ..recording import index"),
         ("vibetunnel.keeper.table", "def f():\n    from vibetunnel.cli import serve"),
     ],

@@ -93,8 +93,8 @@ class Gateway:
         changed = nodes != self.nodes or sessions != self.sessions
         self.nodes, self.sessions = nodes, sessions
         for mirror in list(self.mirrors.values()):
-            if not self.online(mirror.node):  # its viewers reconnect, and find it back later
-                mirror.session.shutdown_clients()
+            if mirror.node in nodes and not nodes[mirror.node]["online"]:
+                mirror.session.shutdown_clients()  # they reconnect, and find it back later
         if changed:
             self.on_change()
 

@@ -131,6 +131,10 @@ class Mirror:
                     last = None  # trimmed away before we read it, or lost: ask again
                     continue
                 got = await link.call(link.redis.xread({key: last}, count=512, block=1000))
+            except NodeUnavailable:  # Redis or the node is back soon, or the gateway drops us
+                last = None
+                await asyncio.sleep(1.0)
+                continue
             except VibeTunnelError as exc:  # the owner's answer: no such session, ...
                 self._fail(exc)
                 return

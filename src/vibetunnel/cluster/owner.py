@@ -190,26 +190,30 @@ class Owner:
                 keys.sessions(self.node),
                 mapping={s.id: json.dumps(s.to_json()) for s in sessions},
             )
-        pipe.hset(keys.NODES, self.node, self._node_json(len(sessions)))
+        self._announce(pipe, len(sessions))
         pipe.publish(keys.CHANGES, self.node)
         await self.link.call(pipe.execute())
 
-    def _node_json(self, count: int) -> str:
-        return json.dumps({"lastSeen": time.time(), "sessions": count})
+    def _announce(self, pipe: Any, sessions: int) -> None:
+        """Alive (for `ttl` seconds) and listed: with the list and with each heartbeat."""
+        pipe.set(keys.alive(self.node), self.epoch, ex=max(1, round(self.ttl)))
+        pipe.hset(
+            keys.NODES, self.node, json.dumps({"lastSeen": time.time(), "sessions": sessions})
+        )
 
     async def _heartbeat(self) -> None:
         while True:
-            was_ok = self.link.ok
+            was_ok, count = self.link.ok, len(self.manager.list())
             pipe = self.link.redis.pipeline(transaction=False)
-            pipe.set(keys.alive(self.node), self.epoch, ex=max(1, round(self.ttl)))
-            pipe.hset(keys.NODES, self.node, self._node_json(len(self.manager.list())))
+            self._announce(pipe, count)
+            pipe.exists(keys.sessions(self.node))
             try:
-                await self.link.call(pipe.execute())
+                *_, listed = await self.link.call(pipe.execute())
             except self.link.errors():
                 await asyncio.sleep(1.0)
                 continue
-            if not was_ok:  # (re)joined: Redis may have lost everything; say it all again
-                self.manager.touch()
+            if not was_ok or (count and not listed):
+                self.manager.touch()  # (re)joined, or Redis lost its data: say it all again
             await asyncio.sleep(self.ttl / 3)
 
     # -- orders from other nodes ----------------------------------------------------------------

@@ -71,6 +71,7 @@ class Client:
         """Drop the backlog and start again from the current screen."""
         self.resyncs += 1
         self.pending = bytearray(RESYNC_PREFIX + self._snapshot())
+        self._wake()
 
     def note_input(self) -> None:
         self.policy.note_input()
