@@ -207,3 +207,21 @@ def create(api: httpx.Client, **body: Any) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+def processes_of(home: Path) -> list[str]:
+    """Live processes started for `home`: servers, keepers and the programs they hold."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        home_env = b"VIBETUNNEL_HOME=" + str(home).encode()
+        if state != b"Z" and (home_env in env or str(home).encode() in cmdline):
+            found.append(f"{pid} {cmdline.decode(errors='replace')}")
+    return found

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import UNIT, RunningServer, start_server, wait_until
+from tests.conftest import UNIT, RunningServer, processes_of, start_server, wait_until
+from tests.integration.test_vt import ECHO, Terminal, vt_env
 from tests.integration.wsclient import TermClient
 from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401
 
@@ -52,6 +53,8 @@ def cluster(tmp_path: Path, redis_server: RedisServer) -> Iterator[Cluster]:  # 
     finally:
         for server in c.nodes.values():
             server.stop()
+        for server in c.nodes.values():
+            assert processes_of(server.home) == [], "nothing of a node is left running"
 
 
 def make(api: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -273,3 +276,30 @@ def test_without_redis_one_node_and_no_cluster(server: RunningServer) -> None:
         other = api.post("/api/sessions", json={"command": "cat", "node": "elsewhere"})
         assert other.status_code == 400
         assert "not in a cluster" in other.json()["error"]["message"]
+
+
+async def test_vt_registers_with_its_node_and_is_seen_from_the_others(cluster: Cluster) -> None:
+    term = Terminal()
+    try:
+        alpha = cluster.nodes["alpha"]
+        term.run(["--name", "from-vt", "sh", "-c", ECHO], vt_env(alpha.home))
+        term.expect("hello-42")
+        with cluster.api("beta") as b:
+            found = wait_until(
+                lambda: next(
+                    (s for s in b.get("/api/sessions").json() if s["name"] == "from-vt"), None
+                ),
+                what="the vt session on beta",
+            )
+        assert found["node"] == "alpha"
+        viewer = await TermClient.connect(
+            f"{cluster.nodes['beta'].ws_url}/api/sessions/{found['id']}/ws"
+        )
+        await viewer.see("hello-42")
+        await viewer.type("via-beta\r")
+        term.expect("got:via-beta")
+        term.type("\x04")
+        assert term.wait() == 7
+        assert await viewer.closed() == (1000, "session ended")
+    finally:
+        term.close()

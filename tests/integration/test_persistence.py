@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import UNIT, RunningServer, create, start_server, wait_until
+from tests.conftest import UNIT, RunningServer, create, processes_of, start_server, wait_until
 from tests.integration.test_recordings import asciinema_cat, cast_path, output_of, read_cast
 from tests.integration.wsclient import TermClient
 from vibetunnel.keeper.channel import recv_messages, send_message
@@ -35,24 +35,6 @@ def srv(tmp_path: Path) -> Iterator[RunningServer]:
     finally:
         server.stop()  # and the keeper, and every session
         assert processes_of(server.home) == [], "nothing of this home is left running"
-
-
-def processes_of(home: Path) -> list[str]:
-    """Live processes started for `home`: servers, keepers and the programs they hold."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-            state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        home_env = b"VIBETUNNEL_HOME=" + str(home).encode()
-        if state != b"Z" and (home_env in env or str(home).encode() in cmdline):
-            found.append(f"{pid} {cmdline.decode(errors='replace')}")
-    return found
 
 
 def session(srv: RunningServer, sid: str) -> dict[str, Any]:
