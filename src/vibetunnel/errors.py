@@ -17,8 +17,10 @@ VibeTunnelError           500 / 1011 (anything else: logged, and the session kee
 ├── TooManyRequests       429 / 1011 (rate limit, session limit, failed logins)
 ├── CastFormatError       500        (a .cast file that is not asciicast v2; never sent)
 ├── SecretError           500        (the signing secret is unusable; the server won't start)
-└── KeeperError           503 / 1011 (keeper/client.py: the session keeper cannot be reached
-                                      or refuses this server)
+├── KeeperError           503 / 1011 (keeper/client.py: the session keeper cannot be reached
+│                                     or refuses this server)
+└── ClusterUnavailable    503 / 1011 (auth/redislink.py: `--redis` and Redis cannot be
+                                      reached; refresh and sign-in only)
 
 FrameError, CastFormatError and SecretError are ValueErrors too,
 as they were before they joined the tree. The close codes themselves live in
