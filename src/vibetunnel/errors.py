@@ -19,6 +19,8 @@ VibeTunnelError           500 / 1011 (anything else: logged, and the session kee
 ├── SecretError           500        (the signing secret is unusable; the server won't start)
 ├── KeeperError           503 / 1011 (keeper/client.py: the session keeper cannot be reached
 │                                     or refuses this server)
+├── ClusterUnavailable    503 / 1011 (auth/redislink.py: `--redis` and Redis cannot be
+│                                     reached; refresh and sign-in only)
 └── NodeUnavailable       503 / 1001 (cluster/: the session's node is offline, or Redis is)
 
 FrameError, CastFormatError and SecretError are ValueErrors too,

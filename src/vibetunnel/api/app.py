@@ -23,7 +23,15 @@ from vibetunnel.api import errors, host, ws
 from vibetunnel.api.middleware import EdgeMiddleware
 from vibetunnel.api.routes import auth, health, nodes, recordings, sessions
 from vibetunnel.api.security import Security
-from vibetunnel.auth import RefreshStore, TokenService, load_or_create_secret
+from vibetunnel.auth import (
+    OffLoop,
+    RedisLink,
+    RedisRefreshStore,
+    RefreshStore,
+    RefreshTokens,
+    TokenService,
+    load_or_create_secret,
+)
 from vibetunnel.config import Config
 from vibetunnel.errors import VibeTunnelError
 from vibetunnel.keeper.client import Attachment, KeeperLink
@@ -41,7 +49,16 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     spawned by the keeper and outlive this server, else they are this process's children."""
     config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     tokens = TokenService(load_or_create_secret(config.home)) if config.auth else None
-    security = Security(config, tokens)
+    # With --redis, rate limits and refresh tokens are shared by every node (docs/security.md).
+    shared = RedisLink(config.redis_url) if config.redis_url else None
+    security = Security(config, tokens, shared)
+    refresh: RefreshTokens | None = None
+    if config.auth:
+        refresh = (
+            RedisRefreshStore(shared)
+            if shared is not None
+            else OffLoop(RefreshStore(config.home / "refresh.json"))
+        )
     # After attaching: the keeper has stopped writing, so the index may repair the files.
     recs = Recordings(config.recordings_dir)
     manager = SessionManager(
@@ -79,6 +96,8 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
             task.cancel()
         if cluster is not None:
             await cluster.stop()
+        if shared is not None:
+            await shared.close()
 
     app = FastAPI(
         title="VibeTunnel",
@@ -94,7 +113,7 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     app.state.security = security
     app.state.tokens = tokens
     app.state.cluster = cluster
-    app.state.refresh = RefreshStore(config.home / "refresh.json") if config.auth else None
+    app.state.refresh = refresh
     app.state.started = time.monotonic()
     app.state.kept = 0
 

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -114,7 +114,7 @@ async def bounded_body(headers: Headers, receive: Receive) -> Receive:
 
 
 # A hook that may refuse a request before routing (rate limit, token) and add response headers.
-Gate = Callable[[Scope, Headers], tuple[VibeTunnelError | None, dict[str, str]]]
+Gate = Callable[[Scope, Headers], Awaitable[tuple[VibeTunnelError | None, dict[str, str]]]]
 
 
 class EdgeMiddleware:
@@ -153,7 +153,7 @@ class EdgeMiddleware:
         except VibeTunnelError as exc:
             refusal = exc
         if refusal is None and self.gate is not None:
-            refusal, gate_headers = self.gate(scope, headers)
+            refusal, gate_headers = await self.gate(scope, headers)
             extra.update(gate_headers)
         try:
             if scope["type"] == "websocket":

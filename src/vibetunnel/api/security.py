@@ -1,5 +1,8 @@
 """Who may do what: bearer tokens and their scope, rate limits, Host and Origin checks.
 
+With `--redis`, both rate limits are counted in the shared Redis (auth.SharedRateLimiter), so
+that switching nodes dodges nothing; while it is unreachable, in this node's memory.
+
 The edge middleware calls `gate` first: it reads the token once (its subject keys the rate
 limit), refuses a request for a protected path that has no valid token before its body is
 read, and leaves the result in the request state, where `require` (HTTP routes: the token's
@@ -18,7 +21,15 @@ from starlette.types import Scope
 from starlette.websockets import WebSocket
 
 from vibetunnel.api.peers import peer_key
-from vibetunnel.auth import FAILED_LOGINS_PER_MINUTE, Claims, RateLimiter, TokenService
+from vibetunnel.auth import (
+    FAILED_LOGINS_PER_MINUTE,
+    Claims,
+    Limiter,
+    RateLimiter,
+    RedisLink,
+    SharedRateLimiter,
+    TokenService,
+)
 from vibetunnel.auth.tokens import scope_allows
 from vibetunnel.config import Config
 from vibetunnel.errors import (
@@ -109,23 +120,33 @@ def _netloc(url: str) -> str | None:
 class Security:
     """The server's access policy, built once from the Config."""
 
-    def __init__(self, config: Config, tokens: TokenService | None) -> None:
+    def __init__(
+        self, config: Config, tokens: TokenService | None, shared: RedisLink | None = None
+    ) -> None:
         self.auth = config.auth
         self.tokens = tokens
         self.guard_host = not config.auth and is_loopback(config.host)
-        self.limiter = RateLimiter(config.rate_limit)
-        self.failed_logins = RateLimiter(FAILED_LOGINS_PER_MINUTE)
+        self.limiter: Limiter
+        self.failed_logins: Limiter
+        if shared is None:
+            self.limiter = RateLimiter(config.rate_limit)
+            self.failed_logins = RateLimiter(FAILED_LOGINS_PER_MINUTE, "logins")
+        else:
+            self.limiter = SharedRateLimiter(config.rate_limit, shared)
+            self.failed_logins = SharedRateLimiter(FAILED_LOGINS_PER_MINUTE, shared, "logins")
 
     # -- the edge ---------------------------------------------------------------------------
 
-    def gate(self, scope: Scope, headers: Headers) -> tuple[VibeTunnelError | None, dict[str, str]]:
+    async def gate(
+        self, scope: Scope, headers: Headers
+    ) -> tuple[VibeTunnelError | None, dict[str, str]]:
         state: dict[str, Any] = scope["state"]
         claims = self._read_token(state, headers, scope.get("query_string", b""))
         key = f"sub:{claims.sub}" if claims else f"addr:{client_key(scope)}"
         if scope["path"].startswith("/api/"):
-            allowed, rate = self.limiter.hit(key)
+            allowed, rate = await self.limiter.hit(key)
         else:  # pages and assets: shown the budget, not charged for it
-            allowed, rate = self.limiter.peek(key)
+            allowed, rate = await self.limiter.peek(key)
         refusal: VibeTunnelError | None = None
         if self.guard_host and not is_loopback(host_name(headers.get("host", ""))):
             # Without auth, only loopback names: a DNS-rebinding page gets nothing.

@@ -6,6 +6,10 @@ again as soon as its oldest counted hit is a minute old.
 
 The same class limits failed logins (`RateLimiter(FAILED_LOGINS_PER_MINUTE)`): `peek` before
 checking the password, `hit` only when the password was wrong.
+
+`hit` and `peek` are coroutines, so that `SharedRateLimiter` (servers sharing one Redis, with
+the `limits` library's own Redis storage) and the memory one are used alike. The memory one
+never waits.
 """
 
 from __future__ import annotations
@@ -13,12 +17,21 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+if TYPE_CHECKING:
+    import limits.aio.strategies
+
+    from .redislink import RedisLink
+
 FAILED_LOGINS_PER_MINUTE = 10
+LIMITS_PREFIX = "vt:limits"
+"""Prefix of the `limits` library's keys in a shared Redis: `vt:limits:LIMITER/<name>/<key>/
+<limit>/1/minute`, each a list of hit times that expires a minute after its newest hit."""
 
 
 @dataclass(frozen=True)
@@ -44,31 +57,108 @@ class RateState:
         }
 
 
-class RateLimiter:
-    """At most `per_minute` hits per key in any 60 seconds, in memory. Thread-safe."""
+class Limiter(Protocol):
+    """What the gate and the login route use: `RateLimiter` or `SharedRateLimiter`."""
 
-    def __init__(self, per_minute: int) -> None:
+    per_minute: int
+
+    async def hit(self, key: str) -> tuple[bool, RateState]: ...
+
+    async def peek(self, key: str) -> tuple[bool, RateState]: ...
+
+
+def _state(per_minute: int, stats: tuple[float, int]) -> RateState:
+    reset_time, remaining = stats
+    return RateState(
+        limit=per_minute,
+        remaining=max(0, remaining),
+        # The first whole second strictly after the oldest hit leaves the window: `limits`
+        # still counts a hit exactly 60 s old, so a retry at the reset second must succeed.
+        reset=math.floor(reset_time) + 1,
+    )
+
+
+class RateLimiter:
+    """At most `per_minute` hits per key in any 60 seconds, in memory. Thread-safe.
+
+    `name` keeps limiters apart when they share a storage (see SharedRateLimiter)."""
+
+    def __init__(self, per_minute: int, name: str = "requests") -> None:
         if per_minute < 1:
             raise ValueError("per_minute must be at least 1")
         self.per_minute = per_minute
+        self.name = name
         self._item = RateLimitItemPerMinute(per_minute)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def hit(self, key: str) -> tuple[bool, RateState]:
+    async def hit(self, key: str) -> tuple[bool, RateState]:
         """Count one request for `key`; return whether it is allowed, and the state after it."""
-        allowed = self._limiter.hit(self._item, key)
+        allowed = self._limiter.hit(self._item, self.name, key)
         return allowed, self._state(key)
 
-    def peek(self, key: str) -> tuple[bool, RateState]:
+    async def peek(self, key: str) -> tuple[bool, RateState]:
         """Whether one more hit for `key` would be allowed, without counting it."""
-        return self._limiter.test(self._item, key), self._state(key)
+        return self._limiter.test(self._item, self.name, key), self._state(key)
 
     def _state(self, key: str) -> RateState:
-        stats = self._limiter.get_window_stats(self._item, key)
-        return RateState(
-            limit=self.per_minute,
-            remaining=max(0, stats.remaining),
-            # The first whole second strictly after the oldest hit leaves the window: `limits`
-            # still counts a hit exactly 60 s old, so a retry at the reset second must succeed.
-            reset=math.floor(stats.reset_time) + 1,
+        stats = self._limiter.get_window_stats(self._item, self.name, key)
+        return _state(self.per_minute, (stats.reset_time, stats.remaining))
+
+
+class SharedRateLimiter:
+    """The same limit counted in the shared Redis, so that every node sees every hit.
+
+    While Redis is unreachable, hits are counted in this node's memory instead (a client then
+    gets up to the limit per node, for the outage only): an outage of Redis must not lock
+    everyone out, nor let anyone through unlimited. The memory count is not carried over when
+    Redis returns. Times are each node's own clock (`limits` stamps hits with `time.time()`):
+    keep the nodes' clocks in sync (NTP), as the tokens' expiry needs anyway.
+    """
+
+    def __init__(self, per_minute: int, link: RedisLink, name: str = "requests") -> None:
+        from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import MovingWindowRateLimiter as AsyncMovingWindow
+
+        self.local = RateLimiter(per_minute, name)
+        self.per_minute = per_minute
+        self.name = name
+        self._link = link
+        self._item = RateLimitItemPerMinute(per_minute)
+        # The link's pool: its short timeouts and no retries (limits' own client has neither).
+        storage = RedisStorage(
+            "async+" + link.url,
+            implementation="redispy",
+            key_prefix=LIMITS_PREFIX,
+            connection_pool=link.pool,  # type: ignore[arg-type]
         )
+        self._limiter: limits.aio.strategies.MovingWindowRateLimiter = AsyncMovingWindow(storage)
+
+    async def hit(self, key: str) -> tuple[bool, RateState]:
+        """As RateLimiter.hit, counted in Redis (in memory during an outage)."""
+        if not self._link.worth_trying():
+            return await self.local.hit(key)
+        try:
+            allowed = await self._limiter.hit(self._item, self.name, key)
+            state = await self._state(key)
+        except self._link.errors as exc:
+            self._link.failed(exc)
+            return await self.local.hit(key)
+        self._link.succeeded()
+        return allowed, state
+
+    async def peek(self, key: str) -> tuple[bool, RateState]:
+        """As RateLimiter.peek, against Redis (memory during an outage)."""
+        if not self._link.worth_trying():
+            return await self.local.peek(key)
+        try:
+            allowed = await self._limiter.test(self._item, self.name, key)
+            state = await self._state(key)
+        except self._link.errors as exc:
+            self._link.failed(exc)
+            return await self.local.peek(key)
+        self._link.succeeded()
+        return allowed, state
+
+    async def _state(self, key: str) -> RateState:
+        stats = await self._limiter.get_window_stats(self._item, self.name, key)
+        return _state(self.per_minute, (stats.reset_time, stats.remaining))

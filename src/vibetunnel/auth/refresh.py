@@ -12,10 +12,15 @@ File format (JSON, mode 0600, replaced atomically on every change):
     {"version": 1,
      "tokens": {"<sha256 hex>": {"family": "...", "sub": "...", "exp": 1.0, "spent": false}},
      "once": {"<jti>": <exp>}}
+
+The routes use a store through `RefreshTokens` (coroutines): `OffLoop(RefreshStore(...))` on
+one machine (its file writes on a worker thread), `RedisRefreshStore` (redisrefresh.py) for
+servers sharing one Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -25,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import AuthError
 from ..files import write_private
@@ -36,6 +41,37 @@ REFRESH_TOKEN_TTL = 30 * 86400.0
 _VERSION = 1
 
 logger = logging.getLogger(__name__)
+
+
+class RefreshTokens(Protocol):
+    """A refresh-token store as the routes use it; the methods are RefreshStore's."""
+
+    async def issue(self, sub: str) -> str: ...
+
+    async def rotate(self, token: str) -> tuple[str, str]: ...
+
+    async def revoke(self, token: str) -> None: ...
+
+    async def use_once(self, key: str, exp: float) -> bool: ...
+
+
+class OffLoop:
+    """A RefreshStore as RefreshTokens: each call on a worker thread, as it writes a file."""
+
+    def __init__(self, store: RefreshStore) -> None:
+        self.store = store
+
+    async def issue(self, sub: str) -> str:
+        return await asyncio.to_thread(self.store.issue, sub)
+
+    async def rotate(self, token: str) -> tuple[str, str]:
+        return await asyncio.to_thread(self.store.rotate, token)
+
+    async def revoke(self, token: str) -> None:
+        await asyncio.to_thread(self.store.revoke, token)
+
+    async def use_once(self, key: str, exp: float) -> bool:
+        return await asyncio.to_thread(self.store.use_once, key, exp)
 
 
 @dataclass
@@ -165,6 +201,11 @@ class RefreshStore:
             return
         self._tokens, self._once = tokens, once
         self._prune()
+
+
+def token_hash(token: str) -> str:
+    """What a store keeps of a token: its SHA-256, hex."""
+    return _hash(token)
 
 
 def _hash(token: str) -> str:

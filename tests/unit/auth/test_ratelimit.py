@@ -25,86 +25,86 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     return fake
 
 
-def test_first_hit(clock: FakeClock) -> None:
-    allowed, state = RateLimiter(5).hit("a")
+async def test_first_hit(clock: FakeClock) -> None:
+    allowed, state = await RateLimiter(5).hit("a")
     assert allowed
     assert state == RateState(limit=5, remaining=4, reset=int(T0) + 61)
 
 
-def test_counts_down_then_refuses(clock: FakeClock) -> None:
+async def test_counts_down_then_refuses(clock: FakeClock) -> None:
     limiter = RateLimiter(3)
     seen = []
     for _ in range(5):
-        allowed, state = limiter.hit("a")
+        allowed, state = await limiter.hit("a")
         seen.append((allowed, state.remaining))
         clock.now += 1
     assert seen == [(True, 2), (True, 1), (True, 0), (False, 0), (False, 0)]
 
 
-def test_reset_is_when_the_oldest_hit_leaves(clock: FakeClock) -> None:
+async def test_reset_is_when_the_oldest_hit_leaves(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
-    limiter.hit("a")
+    await limiter.hit("a")
     clock.now = T0 + 10
-    limiter.hit("a")
+    await limiter.hit("a")
     clock.now = T0 + 20
-    allowed, state = limiter.hit("a")
+    allowed, state = await limiter.hit("a")
     assert not allowed
     assert state.reset == int(T0) + 61
     assert state.retry_after(clock.now) == 41
 
 
-def test_allowed_again_at_reset(clock: FakeClock) -> None:
+async def test_allowed_again_at_reset(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
-    limiter.hit("a")
+    await limiter.hit("a")
     clock.now = T0 + 10
-    limiter.hit("a")
+    await limiter.hit("a")
     clock.now = T0 + 59
-    allowed, state = limiter.hit("a")
+    allowed, state = await limiter.hit("a")
     assert not allowed
     clock.now = state.reset
-    allowed, state = limiter.hit("a")
+    allowed, state = await limiter.hit("a")
     assert allowed and state.remaining == 0  # the hit at T0 + 10 still counts
     clock.now = T0 + 69
-    assert not limiter.hit("a")[0]
+    assert not (await limiter.hit("a"))[0]
     clock.now = T0 + 71
-    assert limiter.hit("a")[0]
+    assert (await limiter.hit("a"))[0]
 
 
-def test_refused_hits_are_not_counted(clock: FakeClock) -> None:
+async def test_refused_hits_are_not_counted(clock: FakeClock) -> None:
     limiter = RateLimiter(1)
-    limiter.hit("a")
+    await limiter.hit("a")
     for second in range(1, 60):
         clock.now = T0 + second
-        assert not limiter.hit("a")[0]
+        assert not (await limiter.hit("a"))[0]
     clock.now = T0 + 61
-    assert limiter.hit("a")[0]
+    assert (await limiter.hit("a"))[0]
 
 
-def test_no_double_burst_across_a_minute_boundary(clock: FakeClock) -> None:
+async def test_no_double_burst_across_a_minute_boundary(clock: FakeClock) -> None:
     # A fixed window would allow 2x the limit around its edge; the moving window does not.
     limiter = RateLimiter(10)
     clock.now = T0 + 59
-    assert all(limiter.hit("a")[0] for _ in range(10))
+    assert all([(await limiter.hit("a"))[0] for _ in range(10)])
     clock.now = T0 + 61
-    assert not limiter.hit("a")[0]
+    assert not (await limiter.hit("a"))[0]
 
 
-def test_keys_are_independent(clock: FakeClock) -> None:
+async def test_keys_are_independent(clock: FakeClock) -> None:
     limiter = RateLimiter(1)
-    assert limiter.hit("a")[0]
-    assert not limiter.hit("a")[0]
-    assert limiter.hit("b")[0]
-    assert RateLimiter(1).hit("a")[0]  # and limiters too
+    assert (await limiter.hit("a"))[0]
+    assert not (await limiter.hit("a"))[0]
+    assert (await limiter.hit("b"))[0]
+    assert (await RateLimiter(1).hit("a"))[0]  # and limiters too
 
 
-def test_peek_does_not_count(clock: FakeClock) -> None:
+async def test_peek_does_not_count(clock: FakeClock) -> None:
     limiter = RateLimiter(2)
     for _ in range(5):
-        allowed, state = limiter.peek("a")
+        allowed, state = await limiter.peek("a")
         assert allowed and state.remaining == 2
-    limiter.hit("a")
-    limiter.hit("a")
-    allowed, state = limiter.peek("a")
+    await limiter.hit("a")
+    await limiter.hit("a")
+    allowed, state = await limiter.peek("a")
     assert not allowed and state.remaining == 0
 
 
@@ -135,8 +135,8 @@ def test_limit_must_be_positive(bad: int) -> None:
         RateLimiter(bad)
 
 
-def test_failed_logins_limit_is_ten(clock: FakeClock) -> None:
+async def test_failed_logins_limit_is_ten(clock: FakeClock) -> None:
     assert FAILED_LOGINS_PER_MINUTE == 10
     limiter = RateLimiter(FAILED_LOGINS_PER_MINUTE)
-    results = [limiter.hit("10.0.0.1")[0] for _ in range(11)]
+    results = [(await limiter.hit("10.0.0.1"))[0] for _ in range(11)]
     assert results == [True] * 10 + [False]
