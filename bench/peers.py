@@ -169,7 +169,10 @@ def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) 
                 out["rss"][name].append(mem.rss / 1024)
                 out["pss"][name].append(mem.pss / 1024)
                 if load != "idle":
-                    run_load(args, target, load, out)
+                    try:
+                        run_load(args, target, load, out)
+                    except Exception as exc:
+                        raise RuntimeError(f"{name}, {load}: {exc!r}") from exc
             finally:
                 target.stop()
 
@@ -220,19 +223,26 @@ def table(args: argparse.Namespace, r: Results) -> list[str]:
 
 
 def codec_cost() -> str:
-    """What turning a PTY read into text and back costs: a 64 KiB read of seq's output through
-    an incremental UTF-8 decoder (errors="replace") and .encode(), as our output path does."""
-    text = "".join(f"{i}\r\n" for i in range(1, 20000)).encode()[:65536]
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    runs = 2000
-    t0 = time.perf_counter()
-    for _ in range(runs):
-        decoder.decode(text).encode()
-    per_read = (time.perf_counter() - t0) / runs
-    return (
-        f"bytes -> str -> bytes of one 64 KiB read (ASCII): {per_read * 1e6:.1f} µs, "
-        f"{per_read * 1e3 / (len(text) / 1e6):.2f} ms CPU per MB"
-    )
+    """What turning a PTY read into text and back costs: a 64 KiB read through an incremental
+    UTF-8 decoder (errors="replace") and .encode(), as our output path does; seq's output
+    (ASCII), and text with box drawing and accents (a full-screen program's)."""
+    samples = {
+        "ASCII": "".join(f"{i}\r\n" for i in range(1, 20000)),
+        "mixed UTF-8": "│ café ─ naïve ┼ 12345 │\r\n" * 3000,
+    }
+    out = []
+    for label, text in samples.items():
+        chunk = text.encode()[:65536]
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        runs = 2000
+        t0 = time.perf_counter()
+        for _ in range(runs):
+            decoder.decode(chunk).encode()
+        per_read = (time.perf_counter() - t0) / runs
+        out.append(
+            f"{label} {per_read * 1e6:.1f} µs ({per_read * 1e3 / (len(chunk) / 1e6):.2f} ms/MB)"
+        )
+    return "bytes -> str -> bytes of one 64 KiB read: " + ", ".join(out)
 
 
 def footer(args: argparse.Namespace, r: Results) -> list[str]:
@@ -299,7 +309,36 @@ def profile(args: argparse.Namespace, fleet: Any, version: Any) -> None:
                 target.stop()
             progress(f"{dest}: {err.strip().splitlines()[-1] if err.strip() else 'written'}")
     for key, by in out.items():
-        progress(f"under py-spy: {key} {by}")
+        progress(f"under py-spy: {key} {dict(by)}")
+    for title in ("throughput", "sessions"):
+        path = args.profile / f"{args.profile_tag}-{title}.txt"
+        print(f"## {path.name}")
+        print("\n".join(top_frames(path)))
+
+
+def top_frames(path: Path, k: int = 15) -> list[str]:
+    """The frames of py-spy's collapsed stacks ("a;b;c COUNT" lines) with the most samples:
+    self (the innermost frame) and total (anywhere on the stack), by share of all samples."""
+    own: dict[str, int] = defaultdict(int)
+    total: dict[str, int] = defaultdict(int)
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        n = int(count)
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    out = [f"{samples} samples; self:"]
+    for name, n in sorted(own.items(), key=lambda kv: -kv[1])[:k]:
+        out.append(f"  {n / samples:6.1%}  {name}")
+    out.append("total (on the stack):")
+    for name, n in sorted(total.items(), key=lambda kv: -kv[1])[: k * 2]:
+        out.append(f"  {n / samples:6.1%}  {name}")
+    return out
 
 
 # -- main ---------------------------------------------------------------------------------------

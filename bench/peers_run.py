@@ -168,7 +168,9 @@ class Ours(Target):
 
     @contextlib.asynccontextmanager
     async def opener(self) -> AsyncIterator[pc.Opener]:
-        limits = httpx.Limits(max_connections=50)
+        # Idle connections dropped by the client before uvicorn's 5 s keep-alive timeout, so
+        # a request never goes out on a connection the server is closing (a ReadError).
+        limits = httpx.Limits(max_connections=50, keepalive_expiry=2.0)
         async with httpx.AsyncClient(base_url=self.server.url, timeout=120, limits=limits) as api:
 
             async def open_(program: str) -> pc.Conn:
