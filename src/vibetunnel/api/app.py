@@ -71,7 +71,8 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     if config.redis_url is not None:
         from vibetunnel.cluster.node import Cluster
 
-        cluster = Cluster(config.redis_url, config.node, config.cluster_ttl, manager)
+        assert shared is not None
+        cluster = Cluster(shared, config.node, config.cluster_ttl, manager)
 
     def kept(sessions: list[tuple[dict[str, Any], int | None]]) -> None:
         for session in manager.adopt_all(sessions):

@@ -3,8 +3,9 @@
 Rate limits and refresh tokens live there when servers share it (docs/security.md, "Many
 machines"). `redis` is imported here, lazily: a server without `--redis` never loads it.
 
-Outages: every command has a short socket timeout and no retry, so a Redis that is gone costs a
-request at most `timeout` seconds. After a failure the link is `down` and skips Redis for
+Outages: every command has a short socket timeout and one immediate retry (for a pooled
+connection an earlier outage broke), so a Redis that is gone costs a request at most twice
+`timeout` seconds. After a failure the link is `down` and skips Redis for
 `retry_every` seconds, so that during an outage requests answer at once; then one request tries
 again. One warning is logged when an outage starts and one when it ends, never one per request.
 What a caller does meanwhile is its own choice: the rate limiter counts in memory, refresh
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 1.5
 """Seconds one Redis command (and connecting) may take before it counts as an outage."""
+BLOCK = 1.0
+"""Seconds a blocking read (the cluster's XREAD BLOCK and BLPOP) waits on the server at most;
+those run on a client of their own whose socket timeout allows for it."""
 RETRY_EVERY = 1.0
 """Seconds after a failure during which Redis is not tried again."""
 
@@ -72,15 +76,24 @@ class RedisLink:
         self.url = url
         self.where = where(url)
         self._secret = unquote(urlsplit(url).password or "") if "@" in url else ""
-        # No retry: redis-py's default retries three times with backoff, which would turn one
-        # lost Redis into seconds of waiting per request.
+        # One immediate retry, no more: a connection of the pool broken by an outage that is
+        # over (Redis restarted) fails once, and is replaced by the retry; redis-py's default
+        # (three, with backoff) would turn one lost Redis into seconds per request.
         self.pool: redis.asyncio.ConnectionPool = redis.asyncio.ConnectionPool.from_url(
             url,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry=Retry(NoBackoff(), 1),
         )
         self.client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=self.pool)
+        self.blocking: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=timeout + BLOCK,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.on_change: list[Callable[[], None]] = []
+        """Called when an outage starts and when it ends (the cluster re-publishes)."""
         self.errors: tuple[type[BaseException], ...] = (
             redis.RedisError,
             OSError,
@@ -89,6 +102,7 @@ class RedisLink:
         self._retry_every = retry_every
         self._clock = clock
         self._down_since: float | None = None
+        self._last_success = float("-inf")
         self._next_try = 0.0
 
     @property
@@ -105,27 +119,35 @@ class RedisLink:
         fails or is skipped (see `worth_trying`)."""
         if not self.worth_trying():
             raise ClusterUnavailable(f"the shared Redis ({self.where}) is unreachable")
+        started = self._clock()
         try:
             result = await call()
         except self.errors as exc:
-            self.failed(exc)
+            self.failed(exc, started)
             raise ClusterUnavailable(f"the shared Redis ({self.where}) is unreachable") from None
         self.succeeded()
         return result
 
-    def failed(self, exc: BaseException) -> None:
+    def failed(self, exc: BaseException, started: float | None = None) -> None:
+        """A command failed. One that began before another succeeded (a connection of the
+        pool broken by an outage that is already over) is no news of an outage."""
         now = self._clock()
+        if started is not None and self._last_success > started:
+            return
         self._next_try = now + self._retry_every
         if self._down_since is None:
             self._down_since = now
             logger.warning(
-                "Redis at %s unreachable (%s): rate limits count on this node only, "
-                "refresh and login links answer 503 until it is back",
+                "Redis at %s unreachable (%s): this node serves its own sessions only, rate "
+                "limits count on this node only, refresh and login links answer 503 until it "
+                "is back",
                 self.where,
                 self._scrub(f"{type(exc).__name__}: {exc}"),
             )
+            self._changed()
 
     def succeeded(self) -> None:
+        self._last_success = self._clock()
         if self._down_since is not None:
             logger.warning(
                 "Redis at %s is reachable again after %.1f s",
@@ -133,8 +155,14 @@ class RedisLink:
                 self._clock() - self._down_since,
             )
             self._down_since = None
+            self._changed()
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     async def close(self) -> None:
+        await self.blocking.aclose()
         await self.client.aclose()
         await self.pool.disconnect()
 

@@ -12,8 +12,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
 from vibetunnel.cluster import keys
-from vibetunnel.cluster.link import RedisLink
 from vibetunnel.cluster.mirror import Mirror
 from vibetunnel.errors import (
     InputOverflow,
@@ -61,22 +61,22 @@ class Gateway:
 
     async def _refresh(self) -> None:
         while True:
-            with contextlib.suppress(*self.link.errors()):
+            with contextlib.suppress(ClusterUnavailable):
                 await self.refresh()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.ttl / 3 if self.link.ok else 1.0):
+                async with asyncio.timeout(self.ttl / 3 if not self.link.down else 1.0):
                     await self._stale.wait()
             self._stale.clear()
 
     async def refresh(self) -> None:
-        r = self.link.redis
-        known = await self.link.call(r.hgetall(keys.NODES))
+        r = self.link.client
+        known: Any = await self.link.run(lambda: r.hgetall(keys.NODES))
         names = sorted(n.decode() for n in known if n.decode() != self.node)
         pipe = r.pipeline(transaction=False)
         for name in names:
             pipe.exists(keys.alive(name))
             pipe.hgetall(keys.sessions(name))
-        answers = await self.link.call(pipe.execute()) if names else []
+        answers = await self.link.run(pipe.execute) if names else []
         nodes, sessions = {}, {}
         for i, name in enumerate(names):
             about = json.loads(known[name.encode()])
@@ -101,25 +101,25 @@ class Gateway:
     async def _listen(self) -> None:
         """Refresh as soon as a node says its list changed."""
         while True:
-            pubsub = self.link.redis.pubsub()
+            pubsub = self.link.blocking.pubsub()
             try:
                 await pubsub.subscribe(keys.CHANGES)
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
                     if message is not None and message["data"] != self.node.encode():
                         self._stale.set()
-            except self.link.errors():
+            except self.link.errors:
                 await asyncio.sleep(1.0)
             finally:
-                with contextlib.suppress(*self.link.errors()):
+                with contextlib.suppress(*self.link.errors):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def online(self, node: str) -> bool:
-        return self.link.ok and bool(self.nodes.get(node, {}).get("online"))
+        return not self.link.down and bool(self.nodes.get(node, {}).get("online"))
 
     def node_list(self) -> list[dict[str, Any]]:
         """The other nodes; while Redis is unreachable, none of them can be reached here."""
-        return [{**n, "online": n["online"] and self.link.ok} for n in self.nodes.values()]
+        return [{**n, "online": n["online"] and not self.link.down} for n in self.nodes.values()]
 
     def session(self, session_id: str) -> dict[str, Any]:
         try:
@@ -128,7 +128,7 @@ class Gateway:
             raise SessionNotFound() from None
 
     def check_online(self, node: str) -> None:
-        if not self.link.ok:
+        if self.link.down:
             raise NodeUnavailable(f"the cluster's Redis cannot be reached from {self.node}")
         if node not in self.nodes:
             raise NodeUnavailable(f"node {node} is not in the cluster")
@@ -142,15 +142,17 @@ class Gateway:
         self.check_online(node)
         token = uuid.uuid4().hex
         order = {**order, "reply": token, "until": time.time() + timeout}
-        r = self.link.redis
+        r = self.link.client
         deadline = time.monotonic() + timeout
         try:
-            await self.link.call(r.rpush(keys.control(node), json.dumps(order)))
+            await self.link.run(lambda: r.rpush(keys.control(node), json.dumps(order)))
             while time.monotonic() < deadline:
-                got = await self.link.call(r.blpop([keys.reply(token)], timeout=1))
+                got = await self.link.run(
+                    lambda: self.link.blocking.blpop([keys.reply(token)], timeout=1)
+                )
                 if got is not None:
                     return raise_or_return(json.loads(got[1]))
-        except self.link.errors():
+        except ClusterUnavailable:
             raise NodeUnavailable(
                 f"the cluster's Redis cannot be reached from {self.node}"
             ) from None
@@ -172,11 +174,11 @@ class Gateway:
             self._send.clear()
             batch, self._outbox = self._outbox, deque()
             self._queued = 0
-            pipe = self.link.redis.pipeline(transaction=False)
+            pipe = self.link.client.pipeline(transaction=False)
             for node, message in batch:
                 pipe.rpush(keys.control(node), message)
-            with contextlib.suppress(*self.link.errors()):
-                await self.link.call(pipe.execute())  # lost with Redis: like a dropped socket
+            with contextlib.suppress(ClusterUnavailable):
+                await self.link.run(pipe.execute)  # lost with Redis: like a dropped socket
 
     # -- mirrors ----------------------------------------------------------------------------------
 

@@ -15,8 +15,10 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from vibetunnel.auth.redislink import ClusterUnavailable
 from vibetunnel.cluster import keys
 from vibetunnel.errors import NodeUnavailable, VibeTunnelError
 from vibetunnel.protocol.screen import ScreenBuffer
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("vibetunnel.cluster")
 
 READY_TIMEOUT = 10.0
+BLOCK_MS = 1000
 SNAPSHOT_RETRY = 5.0
 """Seconds to wait for an asked-for snapshot in the stream before asking again."""
 
@@ -122,7 +125,7 @@ class Mirror:
         while True:
             try:
                 if last is None:  # from here on, the snapshot is ahead of us
-                    top = await link.call(link.redis.xrevrange(key, count=1))
+                    top: Any = await link.run(lambda: link.client.xrevrange(key, count=1))
                     last = top[0][0] if top else b"0-0"
                     await self._ask()
                 elif (
@@ -130,18 +133,17 @@ class Mirror:
                 ):
                     last = None  # trimmed away before we read it, or lost: ask again
                     continue
-                got = await link.call(link.redis.xread({key: last}, count=512, block=1000))
-            except NodeUnavailable:  # Redis or the node is back soon, or the gateway drops us
+                read = partial(link.blocking.xread, {key: last}, count=512, block=BLOCK_MS)
+                got: Any = await link.run(read)
+            except (ClusterUnavailable, NodeUnavailable):
+                # Redis (which may have lost the stream) or the node is back soon, or the
+                # gateway drops this mirror: start again from a snapshot.
                 last = None
                 await asyncio.sleep(1.0)
                 continue
             except VibeTunnelError as exc:  # the owner's answer: no such session, ...
                 self._fail(exc)
                 return
-            except link.errors():
-                last = None  # Redis may have lost the stream: start again from a snapshot
-                await asyncio.sleep(1.0)
-                continue
             for _key, entries in got or []:
                 for entry_id, fields in entries:
                     last = entry_id

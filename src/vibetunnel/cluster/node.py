@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from vibetunnel.auth.redislink import RedisLink
 from vibetunnel.cluster.gateway import Gateway
-from vibetunnel.cluster.link import RedisLink
 from vibetunnel.cluster.owner import Owner
 from vibetunnel.errors import BadRequest
 from vibetunnel.pty.manager import SessionManager
@@ -15,17 +15,20 @@ from vibetunnel.pty.session import Session
 
 
 class Cluster:
-    def __init__(self, url: str, name: str, ttl: float, manager: SessionManager) -> None:
+    def __init__(self, link: RedisLink, name: str, ttl: float, manager: SessionManager) -> None:
+        """`link`: the node's one Redis pool, shared with the rate limits and refresh tokens
+        (the app closes it)."""
         self.name = name
         self.manager = manager
-        self.link = RedisLink(url, on_change=manager.touch)
+        self.link = link
+        link.on_change.append(manager.touch)
         self.owner = Owner(self.link, manager, name, ttl)
         self.gateway = Gateway(self.link, name, ttl, manager.touch)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def degraded(self) -> bool:
-        return not self.link.ok
+        return self.link.down
 
     async def start(self) -> None:
         self._tasks = self.owner.start() + self.gateway.start()
@@ -42,8 +45,6 @@ class Cluster:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        with contextlib.suppress(*self.link.errors()):
-            await self.link.close()
 
     # -- the API's view -------------------------------------------------------------------------
 

@@ -20,8 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
 from vibetunnel.cluster import keys
-from vibetunnel.cluster.link import RedisLink
 from vibetunnel.errors import BadRequest, VibeTunnelError
 from vibetunnel.pty.manager import SessionManager, SessionOptions
 from vibetunnel.pty.session import Session
@@ -84,11 +84,11 @@ class Owner:
 
     async def leave(self) -> None:
         """A clean stop: offline at once; the sessions stay listed (the keeper runs them)."""
-        with contextlib.suppress(*self.link.errors()):
+        with contextlib.suppress(ClusterUnavailable):
             async with asyncio.timeout(2):
                 await self._write_list()
-                await self.link.redis.delete(keys.alive(self.node))
-                await self.link.redis.publish(keys.CHANGES, self.node)
+                await self.link.run(lambda: self.link.client.delete(keys.alive(self.node)))
+                await self.link.run(lambda: self.link.client.publish(keys.CHANGES, self.node))
 
     # -- output -------------------------------------------------------------------------------
 
@@ -96,7 +96,7 @@ class Owner:
         stream = self._streams.get(session_id)
         if stream is None:
             return
-        if not self.link.ok:
+        if self.link.down:
             stream.n += 1  # lost: mirrors see the gap and resync once Redis is back
             return
         entry = self._open.get(session_id)
@@ -138,7 +138,7 @@ class Owner:
             if not entries:
                 continue
             live = {keys.output(sid) for sid in self._streams}
-            pipe = self.link.redis.pipeline(transaction=False)
+            pipe = self.link.client.pipeline(transaction=False)
             for entry in entries:
                 fields = dict(entry.fields)
                 if entry.data is not None:
@@ -146,8 +146,8 @@ class Owner:
                 pipe.xadd(entry.key, fields, maxlen=keys.STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
                 if entry.key not in live:  # deleted: its end stays a while for late mirrors
                     pipe.expire(entry.key, keys.ENDED_STREAM_TTL)
-            with contextlib.suppress(*self.link.errors()):
-                await self.link.call(pipe.execute())
+            with contextlib.suppress(ClusterUnavailable):
+                await self.link.run(pipe.execute)
 
     # -- the session list -----------------------------------------------------------------------
 
@@ -178,12 +178,12 @@ class Owner:
             await asyncio.sleep(LIST_DEBOUNCE)
             seen = self.manager.version
             self.sync()
-            with contextlib.suppress(*self.link.errors()):
+            with contextlib.suppress(ClusterUnavailable):
                 await self._write_list()
 
     async def _write_list(self) -> None:
         sessions = self.manager.list()
-        pipe = self.link.redis.pipeline(transaction=True)
+        pipe = self.link.client.pipeline(transaction=True)
         pipe.delete(keys.sessions(self.node))
         if sessions:
             pipe.hset(
@@ -192,7 +192,7 @@ class Owner:
             )
         self._announce(pipe, len(sessions))
         pipe.publish(keys.CHANGES, self.node)
-        await self.link.call(pipe.execute())
+        await self.link.run(pipe.execute)
 
     def _announce(self, pipe: Any, sessions: int) -> None:
         """Alive (for `ttl` seconds) and listed: with the list and with each heartbeat."""
@@ -203,13 +203,13 @@ class Owner:
 
     async def _heartbeat(self) -> None:
         while True:
-            was_ok, count = self.link.ok, len(self.manager.list())
-            pipe = self.link.redis.pipeline(transaction=False)
+            was_ok, count = not self.link.down, len(self.manager.list())
+            pipe = self.link.client.pipeline(transaction=False)
             self._announce(pipe, count)
             pipe.exists(keys.sessions(self.node))
             try:
-                *_, listed = await self.link.call(pipe.execute())
-            except self.link.errors():
+                *_, listed = await self.link.run(pipe.execute)
+            except ClusterUnavailable:
                 await asyncio.sleep(1.0)
                 continue
             if not was_ok or (count and not listed):
@@ -222,11 +222,11 @@ class Owner:
         queue = keys.control(self.node)
         while True:
             try:
-                first = await self.link.call(self.link.redis.blpop([queue], timeout=1))
+                first = await self.link.run(lambda: self.link.blocking.blpop([queue], timeout=1))
                 if first is None:
                     continue
-                more = await self.link.call(self.link.redis.lpop(queue, ORDERS_AT_ONCE))
-            except self.link.errors():
+                more = await self.link.run(lambda: self.link.client.lpop(queue, ORDERS_AT_ONCE))
+            except ClusterUnavailable:
                 await asyncio.sleep(1.0)
                 continue
             for raw in [first[1], *(more or [])]:
@@ -253,11 +253,11 @@ class Owner:
             answer = {"error": error_json(exc)}
         if order.get("reply"):
             key = keys.reply(str(order["reply"]))
-            pipe = self.link.redis.pipeline(transaction=True)
+            pipe = self.link.client.pipeline(transaction=True)
             pipe.rpush(key, json.dumps(answer))
             pipe.expire(key, keys.REPLY_TTL)
-            with contextlib.suppress(*self.link.errors()):
-                await self.link.call(pipe.execute())
+            with contextlib.suppress(ClusterUnavailable):
+                await self.link.run(pipe.execute)
 
     async def _carry_out(self, order: dict[str, Any]) -> Any:
         m, op, sid = self.manager, order.get("op"), str(order.get("id", ""))
