@@ -4,12 +4,14 @@
  */
 
 import type { Auth } from "./auth";
-import { ApiError, request, type RequestOptions } from "./http";
+import { ApiError, isRecord, request, type RequestOptions } from "./http";
 import {
+  asNodes,
   asRecordings,
   asSession,
   asSessions,
   type AuthConfig,
+  type ClusterNode,
   type NewSession,
   type Recording,
   type Session,
@@ -52,6 +54,32 @@ export class Api {
 
   async listSessions(): Promise<Session[]> {
     return checked(asSessions(await this.call<unknown>("GET", "/api/sessions")), "session list");
+  }
+
+  /**
+   * The nodes of the cluster, own node included; null from a server that predates clusters
+   * (404). Quiet: the session list, not this, decides when the user must sign in again.
+   */
+  async listNodes(): Promise<ClusterNode[] | null> {
+    try {
+      return checked(asNodes(await this.call<unknown>("GET", "/api/nodes", {}, true)), "node list");
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * The name of the node serving the page, from GET /api/health (no auth), when the server says
+   * (the node list does not); null when it does not or cannot be asked.
+   */
+  async ownNodeName(): Promise<string | null> {
+    try {
+      const health = await request<unknown>("GET", "/api/health");
+      return isRecord(health) && typeof health["node"] === "string" && health["node"] ? health["node"] : null;
+    } catch {
+      return null;
+    }
   }
 
   async getSession(id: string, quiet = false): Promise<Session> {

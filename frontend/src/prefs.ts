@@ -1,6 +1,6 @@
 /**
- * What this browser remembers across tabs and reloads (localStorage): the terminal's font size
- * and whether the user turned notifications off. Storage that is unavailable (a private
+ * What this browser remembers across tabs and reloads (localStorage): the terminal's font size,
+ * whether the user turned notifications off, and the name of the node serving the page. Storage that is unavailable (a private
  * window that refuses it) only means the defaults come back.
  */
 
@@ -51,4 +51,20 @@ export function notificationsMuted(): boolean {
 
 export function muteNotifications(muted: boolean): void {
   write(NOTIFY_KEY, muted ? "off" : "on");
+}
+
+const NODE_KEY = "vibetunnel.node";
+
+/**
+ * The name of the node that serves this page (this origin), as last learnt: from GET /api/health
+ * when it names the node, a node list of one, or a session this page created without naming a
+ * node. GET /api/nodes does not say which node answers it, so a cluster's list needs this to
+ * put the own node first.
+ */
+export function rememberedNode(): string | null {
+  return read(NODE_KEY) || null;
+}
+
+export function rememberNode(name: string): void {
+  if (name && read(NODE_KEY) !== name) write(NODE_KEY, name);
 }

@@ -1,51 +1,26 @@
-/** `/`: the live list of sessions, the "New session" form, and Kill / Delete per session. */
+/**
+ * `/`: the live list of sessions, the "New session" form, and Kill / Delete per session. In a
+ * cluster of more than one node the list is grouped by node (nodes.ts); with one node it is
+ * one plain list.
+ */
 
 import type { AppContext, Page } from "./app-context";
 import { Backoff } from "./backoff";
 import { errorBanner, topBar } from "./chrome";
 import { h, replaceChildren, setText } from "./dom";
-import { commandLine, relativeTime, sessionStatus, sessionTitle } from "./format";
 import { ApiError } from "./http";
-import { asSessions, type NewSession, type Session } from "./types";
-
-/** The body of POST /api/sessions for what the user typed in the form. */
-export function newSessionBody(
-  commandText: string,
-  cwd: string,
-  name: string,
-  size: { cols: number; rows: number } | null,
-): NewSession {
-  const body: NewSession = {};
-  const line = commandText.trim();
-  // The shell parses the line, so pipes, quotes and variables work as typed.
-  if (line) {
-    body.command = "/bin/sh";
-    body.args = ["-c", line];
-  }
-  if (cwd.trim()) body.cwd = cwd.trim();
-  if (name.trim()) body.name = name.trim();
-  if (size) {
-    body.cols = size.cols;
-    body.rows = size.rows;
-  }
-  return body;
-}
-
-/** A guess of the terminal size the new session will get in this window (refined on connect). */
-function guessSize(): { cols: number; rows: number } {
-  const narrow = window.innerWidth <= 600;
-  const cell = narrow ? { w: 7.2, h: 15 } : { w: 8.4, h: 17 };
-  const clamp = (n: number, lo: number, hi: number): number => Math.max(lo, Math.min(hi, Math.floor(n)));
-  return {
-    cols: clamp((window.innerWidth - 8) / cell.w, 20, 400),
-    rows: clamp((window.innerHeight - (narrow ? 110 : 50)) / cell.h, 5, 200),
-  };
-}
+import { newSessionForm } from "./new-session-form";
+import { groupSessions, newestFirst, NodesPoll, nodesKey, ownNode, type NodeGroup } from "./nodes";
+import { rememberedNode, rememberNode } from "./prefs";
+import { SessionRow } from "./session-row";
+import { asSessions, type ClusterNode, type Session } from "./types";
 
 export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   document.title = "Sessions · VibeTunnel";
   const error = errorBanner();
   const list = h("ul", { class: "cards", "aria-label": "Sessions" });
+  /** The list grouped by node, shown instead of `list` when there is more than one node. */
+  const groupsEl = h("div", { class: "node-groups", hidden: true });
   const empty = h("p", { class: "empty", hidden: true }, "No sessions yet. Start one with “New session”.");
   const form = newSessionForm(ctx, error.show);
   const newButton = h(
@@ -70,11 +45,25 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
       error.el,
       form.el,
       list,
+      groupsEl,
       empty,
     ),
   );
 
   const rows = new Map<string, SessionRow>();
+  const sections = new Map<string, NodeSection>();
+  /** GET /api/nodes as last answered; null until then, or from a server without clusters. */
+  let nodes: ClusterNode[] | null = null;
+  let lastNodesKey: string | null = null;
+  const poll = new NodesPoll(fetchNodes, {
+    now: () => performance.now(),
+    set: (fn, ms) => window.setTimeout(fn, ms),
+    clear: (id) => window.clearTimeout(id),
+  });
+  /** The server has no GET /api/nodes (404): it predates clusters; not asked again. */
+  let noNodes = false;
+  /** Whether GET /api/health was asked for the own node's name (once, when it matters). */
+  let askedHealth = false;
   let timer: number | undefined;
   let disposed = false;
   let loaded = false;
@@ -138,24 +127,76 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
     };
   }
 
+  async function fetchNodes(): Promise<void> {
+    const answer = await ctx.api.listNodes();
+    if (disposed) return;
+    if (answer === null) {
+      noNodes = true;
+      poll.stop();
+    }
+    if (answer?.length === 1) rememberNode(answer[0]!.name);
+    else if (answer !== null && !askedHealth) {
+      // Several nodes: which one serves this page? The node list does not say; health may.
+      askedHealth = true;
+      const name = await ctx.api.ownNodeName();
+      if (disposed) return;
+      // Only a listed name: the own node is always in the list (else health is not its name).
+      if (name !== null && answer.some((node) => node.name === name)) rememberNode(name);
+    }
+    nodes = answer;
+    form.setNodes(nodes, ownNode(nodes, rememberedNode()));
+    if (shown !== null) render(shown);
+  }
+
   function render(sessions: Session[]): void {
     loaded = true;
     shown = sessions;
+    const key = nodesKey(sessions);
+    // Sessions came or went on some node: its count (or the node itself) is news for the nodes.
+    if (lastNodesKey !== null && key !== lastNodesKey) poll.soon();
+    lastNodesKey = key;
     const seen = new Set<string>();
-    // Newest first, like a shell history.
-    const sorted = [...sessions].sort((a, b) => String(b.createdAt ?? "").localeCompare(String(a.createdAt ?? "")));
-    let previous: Element | null = null;
-    for (const session of sorted) {
-      seen.add(session.id);
-      let row = rows.get(session.id);
-      if (!row) {
-        row = new SessionRow(session, act, rename);
-        rows.set(session.id, row);
+    const place = (into: HTMLUListElement, items: Session[], offline: boolean): void => {
+      let previous: Element | null = null;
+      for (const session of items) {
+        seen.add(session.id);
+        let row = rows.get(session.id);
+        if (!row) {
+          row = new SessionRow(session, act, rename);
+          rows.set(session.id, row);
+        }
+        row.update(session, offline);
+        const expected: Element | null = previous ? previous.nextElementSibling : into.firstElementChild;
+        if (expected !== row.el) into.insertBefore(row.el, expected);
+        previous = row.el;
       }
-      row.update(session);
-      const expected: Element | null = previous ? previous.nextElementSibling : list.firstElementChild;
-      if (expected !== row.el) list.insertBefore(row.el, expected);
-      previous = row.el;
+    };
+    const groups = groupSessions(sessions, nodes, ownNode(nodes, rememberedNode()));
+    list.hidden = groups !== null;
+    groupsEl.hidden = groups === null;
+    if (groups === null) {
+      place(list, newestFirst(sessions), false);
+    } else {
+      let previous: Element | null = null;
+      for (const group of groups) {
+        let section = sections.get(group.name);
+        if (!section) {
+          section = new NodeSection(group.name);
+          sections.set(group.name, section);
+        }
+        section.update(group);
+        place(section.list, group.sessions, group.online === false);
+        const expected: Element | null = previous ? previous.nextElementSibling : groupsEl.firstElementChild;
+        if (expected !== section.el) groupsEl.insertBefore(section.el, expected);
+        previous = section.el;
+      }
+    }
+    const grouped = new Set(groups?.map((group) => group.name));
+    for (const [name, section] of sections) {
+      if (!grouped.has(name)) {
+        section.el.remove();
+        sections.delete(name);
+      }
     }
     for (const [id, row] of rows) {
       if (!seen.has(id)) {
@@ -163,7 +204,7 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
         rows.delete(id);
       }
     }
-    empty.hidden = !loaded || sessions.length > 0;
+    empty.hidden = !loaded || sessions.length > 0 || groups !== null;
   }
 
   async function rename(session: Session, name: string): Promise<void> {
@@ -193,6 +234,12 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   const clock = window.setInterval(() => {
     if (shown !== null) render(shown);
   }, 30_000);
+  // The node list is polled only while the page is in front (and the server has one).
+  const nodesWake = (): void => {
+    if (document.visibilityState === "visible" && !noNodes && !disposed) poll.start();
+    else poll.stop();
+  };
+  document.addEventListener("visibilitychange", nodesWake);
   // Back online, or back in front: try the live list now rather than after the backoff.
   const wake = (): void => {
     if (document.visibilityState !== "visible" || source !== null || timer === undefined || disposed) return;
@@ -205,9 +252,12 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
 
   void refresh();
   void live();
+  nodesWake();
   return {
     dispose(): void {
       disposed = true;
+      poll.stop();
+      document.removeEventListener("visibilitychange", nodesWake);
       source?.close();
       window.clearTimeout(timer);
       window.clearInterval(clock);
@@ -217,238 +267,38 @@ export function mountSessionsPage(root: HTMLElement, ctx: AppContext): Page {
   };
 }
 
-/** How many tabs or devices have a session open: "none", "1", "3". */
-export function clientsText(clients: number): string {
-  return clients === 0 ? "none" : String(clients);
-}
+/** One node's part of the grouped list: a heading (name, this server, online) and its sessions. */
+class NodeSection {
+  private static count = 0;
+  readonly el: HTMLElement;
+  readonly list: HTMLUListElement;
+  private state: HTMLElement;
+  private own: HTMLElement;
+  private none: HTMLElement;
 
-class SessionRow {
-  readonly el: HTMLLIElement;
-  private title: HTMLAnchorElement;
-  private badge: HTMLElement;
-  private command: HTMLElement;
-  private size: HTMLElement;
-  private clients: HTMLElement;
-  private started: HTMLElement;
-  private endedItem: HTMLElement;
-  private ended: HTMLElement;
-  private activityItem: HTMLElement;
-  private activity: HTMLElement;
-  private programTitle: HTMLElement;
-  private lost: HTMLElement;
-  private cwd: HTMLElement;
-  private action: HTMLButtonElement;
-  private confirm: HTMLElement;
-  private cancel: HTMLButtonElement;
-  private session: Session;
-
-  private renameForm: HTMLFormElement;
-  private renameInput: HTMLInputElement;
-  private renameButton: HTMLButtonElement;
-
-  constructor(
-    session: Session,
-    act: (session: Session) => Promise<void>,
-    rename: (session: Session, name: string) => Promise<void>,
-  ) {
-    this.session = session;
-    const href = `/sessions/${encodeURIComponent(session.id)}`;
-    const titleId = `session-title-${session.id}`;
-    this.title = h("a", { href, class: "card-title", id: titleId });
-    this.badge = h("span", { class: "badge" });
-    this.command = h("code", { class: "command" });
-    this.size = h("dd", {});
-    this.clients = h("dd", {});
-    this.started = h("dd", {});
-    this.ended = h("dd", {});
-    this.activity = h("dd", {});
-    this.programTitle = h("p", { class: "program-title", title: "The title the program set" });
-    this.lost = h("p", { class: "lost", role: "note" });
-    this.cwd = h("dd", { class: "path" });
-    const inputId = `rename-${session.id}`;
-    this.renameInput = h("input", { id: inputId, type: "text", maxlength: "256", required: true, autocomplete: "off" });
-    const save = h("button", { type: "submit", class: "primary" }, "Save");
-    const keep = h("button", { type: "button" }, "Cancel");
-    this.renameForm = h(
-      "form",
-      { class: "rename", hidden: true, "aria-label": "Rename" },
-      h("label", { for: inputId }, "New name"),
-      this.renameInput,
-      save,
-      keep,
-    );
-    this.renameButton = h("button", { type: "button", "aria-describedby": titleId }, "Rename");
-    const renaming = (open: boolean): void => {
-      this.renameForm.hidden = !open;
-      this.renameButton.hidden = open;
-      if (open) {
-        this.renameInput.value = this.session.name;
-        this.renameInput.select();
-      }
-    };
-    this.renameButton.addEventListener("click", () => renaming(true));
-    keep.addEventListener("click", () => {
-      renaming(false);
-      this.renameButton.focus();
-    });
-    this.renameForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const name = this.renameInput.value.trim();
-      if (!name) return;
-      save.disabled = true;
-      void rename(this.session, name).finally(() => {
-        save.disabled = false;
-        renaming(false);
-      });
-    });
-    const run = (): void => {
-      this.action.disabled = true;
-      void act(this.session).finally(() => {
-        this.action.disabled = false;
-      });
-    };
-    // "Kill" of *which* session, for screen readers: the button is described by the title.
-    this.action = h("button", { type: "button", class: "danger", "aria-describedby": titleId });
-    // Killing ends a program that may hold work: it is asked twice. Deleting an exited
-    // session loses nothing (its recording stays), so it is not.
-    const yes = h("button", { type: "button", class: "danger", "aria-describedby": titleId }, "Yes, kill it");
-    this.cancel = h("button", { type: "button" }, "Cancel");
-    this.confirm = h(
-      "div",
-      { class: "confirm", role: "group", "aria-label": "Confirm kill", hidden: true },
-      h("span", {}, "End its program? (SIGHUP, then SIGTERM, then SIGKILL)"),
-      yes,
-      this.cancel,
-    );
-    this.action.addEventListener("click", () => {
-      if (this.session.status !== "running") {
-        run();
-        return;
-      }
-      this.asking(true);
-      this.cancel.focus();
-    });
-    yes.addEventListener("click", () => {
-      this.asking(false);
-      run();
-    });
-    this.cancel.addEventListener("click", () => {
-      this.asking(false);
-      this.action.focus();
-    });
-    const item = (label: string, value: HTMLElement): HTMLElement => h("div", {}, h("dt", {}, label), value);
-    this.endedItem = item("Ended", this.ended);
-    this.activityItem = item("Last output", this.activity);
+  constructor(name: string) {
+    const id = `node-${++NodeSection.count}`;
+    const label = name || "Unknown node";
+    this.state = h("span", { class: "badge" });
+    this.own = h("span", { class: "own-node" });
+    this.list = h("ul", { class: "cards", "aria-label": `Sessions on ${label}` });
+    this.none = h("p", { class: "empty" }, "No sessions on this node.");
     this.el = h(
-      "li",
-      { class: "card session", "data-id": session.id },
-      h("div", { class: "card-head" }, this.title, this.badge),
-      this.programTitle,
-      this.command,
-      this.lost,
-      h(
-        "dl",
-        { class: "meta" },
-        item("Size", this.size),
-        item("Viewers", this.clients),
-        item("Started", this.started),
-        this.activityItem,
-        this.endedItem,
-        item("Directory", this.cwd),
-      ),
-      h(
-        "div",
-        { class: "actions" },
-        h("a", { href, class: "button", "aria-describedby": titleId }, "Open"),
-        this.renameButton,
-        this.action,
-      ),
-      this.renameForm,
-      this.confirm,
+      "section",
+      { class: "node-group", "aria-labelledby": id, "data-node": name },
+      h("h2", { class: "node-heading", id }, h("span", { class: "node-name" }, label), this.own, this.state),
+      this.list,
+      this.none,
     );
   }
 
-  private asking(open: boolean): void {
-    this.confirm.hidden = !open;
-    this.action.hidden = open;
+  update(group: NodeGroup): void {
+    const state = group.online === null ? "unknown" : group.online ? "online" : "offline";
+    setText(this.state, state);
+    this.state.className = `badge node-state ${state}`;
+    this.own.hidden = !group.own;
+    setText(this.own, group.own ? "this server" : ""); // not in the heading's text when hidden
+    this.el.classList.toggle("offline", group.online === false);
+    this.none.hidden = group.sessions.length > 0;
   }
-
-  update(session: Session): void {
-    this.session = session;
-    const running = session.status === "running";
-    setText(this.title, sessionTitle(session));
-    setText(this.badge, sessionStatus(session));
-    this.badge.className = `badge ${running ? "running" : "exited"}`;
-    setText(this.command, commandLine(session.command, session.args));
-    setText(this.size, `${session.cols}×${session.rows}`);
-    setText(this.clients, clientsText(session.clients));
-    setText(this.started, relativeTime(session.createdAt));
-    this.activityItem.hidden = !session.activityAt;
-    setText(this.activity, relativeTime(session.activityAt ?? null));
-    this.programTitle.hidden = !session.title;
-    setText(this.programTitle, session.title ?? "");
-    this.lost.hidden = !session.lost;
-    setText(this.lost, session.lost ?? "");
-    this.endedItem.hidden = running;
-    setText(this.ended, relativeTime(session.exitedAt));
-    setText(this.cwd, session.cwd || "—");
-    setText(this.action, running ? "Kill" : "Delete");
-    this.action.title = running ? "End the process and remove the session" : "Remove the session from the list";
-    if (!running && !this.confirm.hidden) this.asking(false);
-  }
-}
-
-interface NewSessionForm {
-  el: HTMLFormElement;
-  toggle(): void;
-  onToggle: (open: boolean) => void;
-}
-
-function newSessionForm(ctx: AppContext, showError: (message: string) => void): NewSessionForm {
-  const field = (id: string, label: string, placeholder: string, autocomplete = "off"): [HTMLElement, HTMLInputElement] => {
-    const input = h("input", { id, name: id, type: "text", placeholder, autocomplete, spellcheck: "false", autocapitalize: "off" });
-    return [h("div", { class: "field" }, h("label", { for: id }, label), input), input];
-  };
-  const [commandField, command] = field("new-command", "Command", "default shell");
-  const [cwdField, cwd] = field("new-cwd", "Working directory", "home folder");
-  const [nameField, name] = field("new-name", "Name", "optional");
-  const create = h("button", { type: "submit", class: "primary" }, "Create");
-  const cancel = h("button", { type: "button" }, "Cancel");
-  const el = h(
-    "form",
-    { id: "new-session", class: "card new-session", hidden: true, "aria-label": "New session" },
-    commandField,
-    cwdField,
-    nameField,
-    h("div", { class: "actions" }, create, cancel),
-  );
-  const result: NewSessionForm = {
-    el,
-    toggle(): void {
-      el.hidden = !el.hidden;
-      result.onToggle(!el.hidden);
-      if (!el.hidden) command.focus();
-    },
-    onToggle: () => undefined,
-  };
-  cancel.addEventListener("click", () => result.toggle());
-  el.addEventListener("submit", (event) => {
-    event.preventDefault();
-    create.disabled = true;
-    const body = newSessionBody(command.value, cwd.value, name.value, guessSize());
-    ctx.api
-      .createSession(body)
-      .then((session) => {
-        showError("");
-        // Made for this window: its terminal page fits it at once (and only this once).
-        ctx.navigate(`/sessions/${encodeURIComponent(session.id)}`, false, { fit: true });
-      })
-      .catch((e: unknown) => {
-        if (!(e instanceof ApiError && e.status === 401)) showError(e instanceof Error ? e.message : String(e));
-      })
-      .finally(() => {
-        create.disabled = false;
-      });
-  });
-  return result;
 }

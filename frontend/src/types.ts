@@ -28,9 +28,23 @@ export interface Session {
   activityAt?: Timestamp;
   /** Why the program can no longer be reached or its exit code known (its keeper died). */
   lost?: string | null;
+  /** The node that owns the session (a cluster of servers); absent from an older server. */
+  node?: string;
+}
+
+/** One server of a cluster, as GET /api/nodes sends it. */
+export interface ClusterNode {
+  name: string;
+  online: boolean;
+  /** How many sessions the node owns. */
+  sessions: number;
+  /** Its last heartbeat (ISO 8601, UTC). */
+  lastSeen: string;
 }
 
 export interface NewSession {
+  /** Create the session on this node of the cluster (left out: the server that is asked). */
+  node?: string;
   command?: string;
   args?: string[];
   cwd?: string;
@@ -105,13 +119,15 @@ export function asSession(value: unknown): Session | null {
   }
   const session: Session = { id, name, command, args, cwd, cols, rows, status, exitCode, pid, createdAt, exitedAt, clients };
   // Additions of this server; an older one leaves them out.
-  const { title, activityAt, lost } = value;
+  const { title, activityAt, lost, node } = value;
   if (title !== undefined && !orNull(isString)(title)) return null;
+  if (node !== undefined && !isString(node)) return null;
   if (activityAt !== undefined && !orNull(isString)(activityAt)) return null;
   if (lost !== undefined && !orNull(isString)(lost)) return null;
   if (title !== undefined) session.title = title;
   if (activityAt !== undefined) session.activityAt = activityAt;
   if (lost !== undefined) session.lost = lost;
+  if (node !== undefined) session.node = node;
   return session;
 }
 
@@ -122,6 +138,19 @@ export function asSession(value: unknown): Session | null {
 export function asSessions(value: unknown): Session[] | null {
   if (!Array.isArray(value)) return null;
   return value.map(asSession).filter((session): session is Session => session !== null);
+}
+
+/** The node list (GET /api/nodes): its valid entries, or null when it is not a list. */
+export function asNodes(value: unknown): ClusterNode[] | null {
+  if (!Array.isArray(value)) return null;
+  const nodes: ClusterNode[] = [];
+  for (const item of value) {
+    if (!isRecord(item)) continue;
+    const { name, online, sessions, lastSeen } = item;
+    if (!isString(name) || name === "" || typeof online !== "boolean" || !isInt(sessions) || !isString(lastSeen)) continue;
+    nodes.push({ name, online, sessions, lastSeen });
+  }
+  return nodes;
 }
 
 /** A recording of GET /api/recordings, or null when `value` is not one. */
