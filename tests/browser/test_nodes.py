@@ -270,7 +270,8 @@ def test_cluster_on_a_phone(cluster_page: Callable[..., Any]) -> None:
 @pytest.mark.skipif(not CLUSTER_READY, reason="needs the cluster backend (vibetunnel.cluster)")
 def test_two_nodes(tmp_path: Path, redis_server: RedisServer, page: Any) -> None:  # noqa: F811
     env = {"VIBETUNNEL_PASSWORD": PASSWORD, "VIBETUNNEL_JWT_SECRET": secrets.token_hex(32)}
-    cluster = ("--redis", redis_server.url)
+    # The page and the test's polling share one token, and so one rate limit.
+    cluster = ("--redis", redis_server.url, "--rate-limit", "100000")
     alpha = start_server(tmp_path / "alpha", *cluster, "--node", "alpha", env=env)
     try:
         beta = start_server(tmp_path / "beta", *cluster, "--node", "beta", env=env)

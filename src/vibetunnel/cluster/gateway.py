@@ -28,6 +28,8 @@ from vibetunnel.pty.session import Session
 
 ORDER_TTL = 10.0
 """Seconds an order may wait for its node; after that it is not carried out."""
+LEARNED_FOR = 5.0
+"""Seconds an owner's answer about a session outweighs an older list of its from Redis."""
 LINGER = 10.0
 """Seconds a mirror nobody watches is kept, so a reconnecting viewer finds it ready."""
 
@@ -45,6 +47,11 @@ class Gateway:
         self.sessions: dict[str, dict[str, Any]] = {}
         """Every other node's sessions, by id (the API's JSON, with `node`)."""
         self.mirrors: dict[str, Mirror] = {}
+        self._learned: dict[str, tuple[dict[str, Any] | None, float]] = {}
+        """Sessions an owner answered about (made, changed: the JSON; deleted: None) until its
+        own list says so too, with a deadline: Redis may still hold the list from before."""
+        self._epochs: dict[str, bytes] = {}
+        """Each node's process (the value of its alive key), to see it restart."""
         self._stale = asyncio.Event()
         self._outbox: deque[tuple[str, str]] = deque()
         self._queued = 0
@@ -74,22 +81,36 @@ class Gateway:
         names = sorted(n.decode() for n in known if n.decode() != self.node)
         pipe = r.pipeline(transaction=False)
         for name in names:
-            pipe.exists(keys.alive(name))
+            pipe.get(keys.alive(name))
             pipe.hgetall(keys.sessions(name))
         answers = await self.link.run(pipe.execute) if names else []
-        nodes, sessions = {}, {}
+        nodes, sessions, epochs = {}, {}, {}
         for i, name in enumerate(names):
             about = json.loads(known[name.encode()])
-            listed = answers[2 * i + 1]
+            epoch, listed = answers[2 * i], answers[2 * i + 1]
             nodes[name] = {
                 "name": name,
-                "online": bool(answers[2 * i]),
+                "online": epoch is not None,
                 "sessions": len(listed),
                 "lastSeen": iso(float(about.get("lastSeen", 0))),
             }
+            if epoch is not None:
+                epochs[name] = epoch
             for raw in listed.values():
                 session = json.loads(raw)
                 sessions[session["id"]] = session
+        now = time.monotonic()
+        for session_id, (known_now, until) in list(self._learned.items()):
+            if now > until:
+                del self._learned[session_id]
+            elif known_now is None:
+                sessions.pop(session_id, None)
+            elif session_id not in sessions:
+                sessions[session_id] = known_now
+        for mirror in self.mirrors.values():
+            if mirror.node in epochs and epochs[mirror.node] != self._epochs.get(mirror.node):
+                mirror.resync_soon()  # a new process: it knows of no mirror until told
+        self._epochs.update(epochs)
         changed = nodes != self.nodes or sessions != self.sessions
         self.nodes, self.sessions = nodes, sessions
         for mirror in list(self.mirrors.values()):
@@ -113,6 +134,16 @@ class Gateway:
             finally:
                 with contextlib.suppress(*self.link.errors):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def learn(self, session_id: str, session: dict[str, Any] | None) -> None:
+        """What an owner answered (None: deleted), known here at once: a client that made a
+        session through this node opens it next, before the owner's new list arrives."""
+        self._learned[session_id] = (session, time.monotonic() + LEARNED_FOR)
+        if session is None:
+            self.sessions.pop(session_id, None)
+        else:
+            self.sessions[session_id] = session
+        self.on_change()
 
     def online(self, node: str) -> bool:
         return not self.link.down and bool(self.nodes.get(node, {}).get("online"))

@@ -14,6 +14,9 @@ ENTRY_BYTES = 64 * 1024
 ENDED_STREAM_TTL = 3600
 """Seconds an output stream outlives its session's deletion (late mirrors still see the end)."""
 REPLY_TTL = 60
+WATCH_TTL = 30.0
+"""Seconds an owner writes a session's output after a gateway last said it mirrors it
+(a snapshot order, or a `watch` order every third of this)."""
 
 
 def alive(node: str) -> str:

@@ -103,6 +103,7 @@ class Mirror:
         self._waiting: str | None = None
         """The token of the snapshot asked for and not yet seen: entries until then are old."""
         self._asked_at = 0.0
+        self._told_at = 0.0
         self._task = asyncio.create_task(self._follow(), name=f"mirror-{info['id']}")
 
     async def wait_ready(self) -> None:
@@ -133,6 +134,7 @@ class Mirror:
                 ):
                     last = None  # trimmed away before we read it, or lost: ask again
                     continue
+                self._still_watching()
                 read = partial(link.blocking.xread, {key: last}, count=512, block=BLOCK_MS)
                 got: Any = await link.run(read)
             except (ClusterUnavailable, NodeUnavailable):
@@ -149,7 +151,15 @@ class Mirror:
                     last = entry_id
                     self._take(fields)
 
+    def _still_watching(self) -> None:
+        """Tell the owner, every third of its WATCH_TTL, to go on writing the stream."""
+        now = time.monotonic()
+        if now > self._told_at + keys.WATCH_TTL / 3:
+            self._told_at = now
+            self.gateway.send(self.node, {"op": "watch", "id": self.session.id})
+
     async def _ask(self) -> None:
+        self._told_at = time.monotonic()  # a snapshot order says it too
         self._waiting = uuid.uuid4().hex
         self._asked_at = time.monotonic()
         order = {"op": "snapshot", "id": self.session.id, "token": self._waiting}
@@ -173,7 +183,7 @@ class Mirror:
             log.info(
                 "mirror of %s: output was lost; starting again from a snapshot", self.session.id
             )
-            self._resync_soon()
+            self.resync_soon()
             return
         self._n = n
         if b"o" in fields:
@@ -182,7 +192,10 @@ class Mirror:
             code = fields[b"x"].decode()
             self.pty.finish(int(code) if code else None)
 
-    def _resync_soon(self) -> None:
+    def resync_soon(self) -> None:
+        """Start again from a snapshot (asked for at once)."""
+        if not self._ready.is_set():
+            return  # the first one is on its way
         self._waiting = "resync"  # nothing matches it: _follow asks again after SNAPSHOT_RETRY
         self._asked_at = time.monotonic() - SNAPSHOT_RETRY
 

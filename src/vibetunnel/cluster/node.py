@@ -63,12 +63,19 @@ class Cluster:
     async def order(self, session_id: str, order: dict[str, Any]) -> Any:
         """Carry out `order` on the node that runs the session; its answer or its error."""
         node = self.session(session_id)["node"]
-        return await self.gateway.call(node, {**order, "id": session_id})
+        answer = await self.gateway.call(node, {**order, "id": session_id})
+        if order["op"] == "delete":
+            self.gateway.learn(session_id, None)
+        elif isinstance(answer, dict):
+            self.gateway.learn(session_id, answer)
+        return answer
 
     async def create(self, node: str, options: dict[str, Any]) -> Any:
         if node not in self.gateway.nodes:
             raise BadRequest(f"node: no such node: {node}")
-        return await self.gateway.call(node, {"op": "create", "options": options})
+        created = await self.gateway.call(node, {"op": "create", "options": options})
+        self.gateway.learn(created["id"], created)
+        return created
 
     def watch(self, session_id: str) -> contextlib.AbstractAsyncContextManager[Session]:
         return self.gateway.watch(session_id)

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
@@ -48,6 +49,8 @@ class _Stream:
     session: Session
     n: int = 0
     ended: bool = False
+    watched_until: float = 0.0
+    """Monotonic time until which some gateway mirrors it (keys.WATCH_TTL from its last word)."""
 
 
 @dataclass
@@ -96,8 +99,11 @@ class Owner:
         stream = self._streams.get(session_id)
         if stream is None:
             return
-        if self.link.down:
-            stream.n += 1  # lost: mirrors see the gap and resync once Redis is back
+        if self.link.down or time.monotonic() > stream.watched_until:
+            # Not written: nobody mirrors it, or Redis is away. The counter still moves, so a
+            # mirror that was not heard from sees the gap and asks for a snapshot again.
+            stream.n += 1
+            self._open.pop(session_id, None)
             return
         entry = self._open.get(session_id)
         if entry is None or entry.data is None or len(entry.data) >= keys.ENTRY_BYTES:
@@ -221,15 +227,15 @@ class Owner:
     async def _take_orders(self) -> None:
         queue = keys.control(self.node)
         while True:
-            try:
-                first = await self.link.run(lambda: self.link.blocking.blpop([queue], timeout=1))
-                if first is None:
-                    continue
-                more = await self.link.run(lambda: self.link.client.lpop(queue, ORDERS_AT_ONCE))
+            take = partial(
+                self.link.blocking.blmpop, 1, 1, queue, direction="LEFT", count=ORDERS_AT_ONCE
+            )
+            try:  # one round trip: up to ORDERS_AT_ONCE orders, waiting for the first
+                got: Any = await self.link.run(take)
             except ClusterUnavailable:
                 await asyncio.sleep(1.0)
                 continue
-            for raw in [first[1], *(more or [])]:
+            for raw in got[1] if got else []:
                 try:
                     await self._order(json.loads(raw))
                 except Exception:  # one bad order must not stop the queue
@@ -263,6 +269,8 @@ class Owner:
         m, op, sid = self.manager, order.get("op"), str(order.get("id", ""))
         if op == "input":
             m.type_into(sid, str(order["data"]))
+        elif op == "watch":
+            self._watch(sid)
         elif op == "resize":
             return m.resize_session(sid, int(order["cols"]), int(order["rows"])).to_json()
         elif op == "snapshot":
@@ -277,10 +285,16 @@ class Owner:
             raise BadRequest(f"op: unknown order {op!r}")
         return None
 
+    def _watch(self, session_id: str) -> None:
+        stream = self._streams.get(session_id)
+        if stream is not None:
+            stream.watched_until = time.monotonic() + keys.WATCH_TTL
+
     async def _snapshot(self, session_id: str, token: str) -> None:
         """Put the screen in the session's stream, where it belongs among the output."""
         session = self.manager.get(session_id)
         self.sync()
+        self._watch(session_id)  # before the snapshot: what follows it is written
         if session.output.screen is not None:
             screen = session.snapshot()  # no await until it is queued: nothing can come between
         else:
