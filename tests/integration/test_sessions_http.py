@@ -18,7 +18,10 @@ def test_health_has_the_contract_fields(api: httpx.Client) -> None:
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert set(body) == {"status", "version", "uptime", "sessions"}
+    # The contract's four, and the two docs/protocol.md adds for a cluster (extra fields
+    # break no client).
+    assert set(body) == {"status", "version", "uptime", "sessions", "node", "cluster"}
+    assert body["cluster"] is None  # not in a cluster
 
 
 def test_create_defaults_to_login_shell_home_80x24(api: httpx.Client) -> None:
