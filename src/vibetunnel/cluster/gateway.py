@@ -27,7 +27,7 @@ from vibetunnel.pty.process import WRITE_QUEUE_LIMIT
 from vibetunnel.pty.session import Session
 
 ORDER_TTL = 10.0
-"""Seconds an order may wait for its node; after that it is not carried out."""
+"""Seconds to wait for an order's answer."""
 LEARNED_FOR = 5.0
 """Seconds an owner's answer about a session outweighs an older list of its from Redis."""
 LINGER = 10.0
@@ -172,11 +172,14 @@ class Gateway:
         """Send an order to `node` and wait for its answer; raises the node's error."""
         self.check_online(node)
         token = uuid.uuid4().hex
-        order = {**order, "reply": token, "until": time.time() + timeout}
+        order = {**order, "reply": token}
         r = self.link.client
         deadline = time.monotonic() + timeout
+        pipe = r.pipeline(transaction=False)
+        pipe.rpush(keys.control(node), json.dumps(order))
+        pipe.expire(keys.control(node), keys.ORDERS_TTL)
         try:
-            await self.link.run(lambda: r.rpush(keys.control(node), json.dumps(order)))
+            await self.link.run(pipe.execute)
             while time.monotonic() < deadline:
                 got = await self.link.run(
                     lambda: self.link.blocking.blpop([keys.reply(token)], timeout=1)
@@ -192,7 +195,7 @@ class Gateway:
     def send(self, node: str, order: dict[str, Any]) -> None:
         """Queue an order that needs no answer (typing, resizing), in order; never blocks.
         Raises InputOverflow past the same limit as a local program's input queue."""
-        message = json.dumps({**order, "until": time.time() + ORDER_TTL})
+        message = json.dumps(order)
         if self._queued + len(message) > WRITE_QUEUE_LIMIT:
             raise InputOverflow(f"node {node} is not taking orders fast enough")
         self._outbox.append((node, message))
@@ -208,6 +211,8 @@ class Gateway:
             pipe = self.link.client.pipeline(transaction=False)
             for node, message in batch:
                 pipe.rpush(keys.control(node), message)
+            for node in {node for node, _ in batch}:
+                pipe.expire(keys.control(node), keys.ORDERS_TTL)
             with contextlib.suppress(ClusterUnavailable):
                 await self.link.run(pipe.execute)  # lost with Redis: like a dropped socket
 

@@ -14,6 +14,9 @@ ENTRY_BYTES = 64 * 1024
 ENDED_STREAM_TTL = 3600
 """Seconds an output stream outlives its session's deletion (late mirrors still see the end)."""
 REPLY_TTL = 60
+ORDERS_TTL = 60
+"""Seconds a node's order queue outlives the last order sent to it (a dead node's queue
+does not grow for ever; a live node empties it at once)."""
 WATCH_TTL = 30.0
 """Seconds an owner writes a session's output after a gateway last said it mirrors it
 (a snapshot order, or a `watch` order every third of this)."""
@@ -30,7 +33,8 @@ def sessions(node: str) -> str:
 
 
 def control(node: str) -> str:
-    """List: orders for the node (input, resize, snapshot, create, delete, rename), in order."""
+    """List: orders for the node (input, resize, snapshot, watch, create, delete, rename), in
+    order; emptied when the node starts, expires ORDERS_TTL after the last one sent."""
     return f"{PREFIX}ctl:{node}"
 
 

@@ -31,7 +31,7 @@ class Cluster:
         return self.link.down
 
     async def start(self) -> None:
-        self._tasks = self.owner.start() + self.gateway.start()
+        self._tasks = await self.owner.start() + self.gateway.start()
 
     def shutdown_clients(self) -> None:
         """The server is stopping: viewers of other nodes' sessions are told (1001)."""
