@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,3 +307,17 @@ async def test_vt_registers_with_its_node_and_is_seen_from_the_others(cluster: C
         assert await viewer.closed() == (1000, "session ended")
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("name", ["", "has space", "x" * 65, "a/b"])
+def test_a_bad_node_name_is_refused(tmp_path: Path, name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vibetunnel", "serve", "--port", "0"]
+        + ["--redis", "redis://127.0.0.1:1/0", "--node", name],
+        env={**os.environ, "VIBETUNNEL_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=30 * UNIT,
+    )
+    assert done.returncode == 2
+    assert "--node must be 1 to 64 letters" in done.stderr

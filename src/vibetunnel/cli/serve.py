@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 
 import uvloop
@@ -20,6 +21,8 @@ from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
+NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""A cluster node's name: it is part of Redis keys and of the web app's pages."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +133,13 @@ def run(args: argparse.Namespace) -> int:
         proxies = proxy_networks(args.trusted_proxy)
     except ValueError as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
+        return 2
+    if args.redis and not NODE_NAME.fullmatch(args.node):
+        print(
+            "vibetunnel: --node must be 1 to 64 letters, digits, '.', '_' or '-', "
+            f"got {args.node!r}",
+            file=sys.stderr,
+        )
         return 2
     if not 1 <= args.node_ttl <= 30:
         print("vibetunnel: --node-ttl must be 1..30 seconds", file=sys.stderr)
