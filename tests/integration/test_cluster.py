@@ -97,6 +97,12 @@ async def test_a_session_on_one_node_driven_from_the_two_others(cluster: Cluster
         await viewer.type("from-beta\r")
         await viewer.see("from-beta")
         await other.see("from-beta")
+        # Viewers through the other nodes count, on every node.
+        for api in (a, b, g):
+            wait_until(
+                lambda api=api: api.get(f"/api/sessions/{sid}").json()["clients"] == 2,
+                what="two remote viewers counted",
+            )
         assert (
             g.post(f"/api/sessions/{sid}/input", json={"data": "from-gamma\r"}).status_code == 204
         )

@@ -11,6 +11,7 @@ means output was lost: it asks for a snapshot again, and its viewers start again
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from vibetunnel.auth.redislink import ClusterUnavailable
 from vibetunnel.cluster import keys
-from vibetunnel.errors import NodeUnavailable, VibeTunnelError
+from vibetunnel.errors import InputOverflow, NodeUnavailable, VibeTunnelError
 from vibetunnel.protocol.screen import ScreenBuffer
 from vibetunnel.protocol.times import unix
 from vibetunnel.pty.output import Output
@@ -94,6 +95,7 @@ class Mirror:
             output=Output(screen=ScreenBuffer()),
         )
         self.session.start()
+        self.session.on_change = self._tell_owner  # a viewer came or went
         self.users = 0
         self.closed = False
         self.error: VibeTunnelError | None = None
@@ -153,10 +155,15 @@ class Mirror:
 
     def _still_watching(self) -> None:
         """Tell the owner, every third of its WATCH_TTL, to go on writing the stream."""
-        now = time.monotonic()
-        if now > self._told_at + keys.WATCH_TTL / 3:
-            self._told_at = now
-            self.gateway.send(self.node, {"op": "watch", "id": self.session.id})
+        if time.monotonic() > self._told_at + keys.WATCH_TTL / 3:
+            self._tell_owner()
+
+    def _tell_owner(self) -> None:
+        """That this gateway mirrors the session, for how many viewers."""
+        self._told_at = time.monotonic()
+        order = {"op": "watch", "id": self.session.id, "gateway": self.gateway.node}
+        with contextlib.suppress(InputOverflow):  # said again in WATCH_TTL / 3
+            self.gateway.send(self.node, {**order, "clients": len(self.session.clients)})
 
     async def _ask(self) -> None:
         self._told_at = time.monotonic()  # a snapshot order says it too

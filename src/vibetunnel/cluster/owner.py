@@ -51,6 +51,8 @@ class _Stream:
     ended: bool = False
     watched_until: float = 0.0
     """Monotonic time until which some gateway mirrors it (keys.WATCH_TTL from its last word)."""
+    viewers: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Gateway -> (its viewers of this session, until when that holds)."""
 
 
 @dataclass
@@ -225,6 +227,8 @@ class Owner:
                 continue
             if not was_ok or (count and not listed):
                 self.manager.touch()  # (re)joined, or Redis lost its data: say it all again
+            for stream in self._streams.values():
+                self._count_viewers(stream)
             await asyncio.sleep(self.ttl / 3)
 
     # -- orders from other nodes ----------------------------------------------------------------
@@ -276,7 +280,7 @@ class Owner:
         if op == "input":
             m.type_into(sid, str(order["data"]))
         elif op == "watch":
-            self._watch(sid)
+            self._watch(sid, order.get("gateway"), order.get("clients"))
         elif op == "resize":
             return m.resize_session(sid, int(order["cols"]), int(order["rows"])).to_json()
         elif op == "snapshot":
@@ -291,10 +295,26 @@ class Owner:
             raise BadRequest(f"op: unknown order {op!r}")
         return None
 
-    def _watch(self, session_id: str) -> None:
+    def _watch(
+        self, session_id: str, gateway: str | None = None, clients: int | None = None
+    ) -> None:
         stream = self._streams.get(session_id)
-        if stream is not None:
-            stream.watched_until = time.monotonic() + keys.WATCH_TTL
+        if stream is None:
+            return
+        stream.watched_until = time.monotonic() + keys.WATCH_TTL
+        if gateway is not None and clients is not None:
+            stream.viewers[str(gateway)] = (int(clients), stream.watched_until)
+            self._count_viewers(stream)
+
+    def _count_viewers(self, stream: _Stream) -> None:
+        """The session's viewers on other nodes, as their gateways last said (a gateway not
+        heard from for WATCH_TTL is gone, and so are its viewers)."""
+        now = time.monotonic()
+        stream.viewers = {g: v for g, v in stream.viewers.items() if v[1] > now}
+        count = sum(n for n, _ in stream.viewers.values())
+        if count != stream.session.remote_clients:
+            stream.session.remote_clients = count
+            self.manager.touch()
 
     async def _snapshot(self, session_id: str, token: str) -> None:
         """Put the screen in the session's stream, where it belongs among the output."""

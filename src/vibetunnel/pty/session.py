@@ -67,6 +67,8 @@ class Session:
     """Why this session's program can no longer be reached or its exit code known."""
     node: str | None = None
     """The cluster node that runs this session (docs/cluster.md); this server's name."""
+    remote_clients: int = 0
+    """Viewers watching it through other cluster nodes (their gateways say how many)."""
     fixed_size: bool = False
     """The size is not the browsers' to set: a `vt` session keeps its terminal's size."""
     recording: bool = False
@@ -122,7 +124,7 @@ class Session:
             "pid": self.pid,
             "createdAt": iso(self.created_at),
             "exitedAt": iso(self.exited_at),
-            "clients": len(self.clients),
+            "clients": len(self.clients) + self.remote_clients,
             "lost": self.lost,
             "title": self.output.title,
             "activityAt": iso(self.output.last_output),
