@@ -216,6 +216,8 @@ async def test_two_servers_on_one_home_refuse_cleanly(srv: RunningServer) -> Non
 
 
 def test_keeper_of_another_protocol_is_refused_clearly(srv: RunningServer) -> None:
+    with srv.client() as api:
+        create(api, **BASH)  # the first session starts the keeper
     sock = connect(srv.home)
     assert sock is not None
     with sock:
