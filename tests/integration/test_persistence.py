@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,24 @@ async def test_stop_sessions_leaves_no_process(tmp_path: Path) -> None:
         assert all(e["exitedAt"] is not None for e in table["sessions"])
     finally:
         srv.stop()
+
+
+def test_keeper_starts_with_the_first_session(srv: RunningServer) -> None:
+    # Idle, the server is alone: no keeper, and none of cryptography's native code mapped.
+    assert srv.process is not None
+    assert keeper_pid(srv.home) is None and not (srv.home / "keeper.sock").exists()
+    assert [p.split()[0] for p in processes_of(srv.home)] == [str(srv.process.pid)]
+    assert "/cryptography/" not in Path(f"/proc/{srv.process.pid}/maps").read_text()
+    # Three first sessions at once: one keeper is started, and holds all three.
+    with srv.client() as api, ThreadPoolExecutor(3) as pool:
+        made = list(pool.map(lambda _: create(api, command="cat"), range(3)))
+    keeper = keeper_pid(srv.home)
+    assert keeper is not None
+    assert {parent_of(s["pid"]) for s in made} == {keeper}
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
 
 
 async def test_server_stop_says_sessions_keep_running(srv: RunningServer) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import (
     Channel,
     Inbox,
@@ -32,7 +33,6 @@ from vibetunnel.keeper.channel import (
     recv_messages,
     send_message,
 )
-from vibetunnel.keeper import table
 from vibetunnel.keeper.daemon import INFO, SOCKET
 from vibetunnel.keeper.wire import PROTOCOL, WireError
 from vibetunnel.protocol.close import Close
