@@ -14,7 +14,9 @@ ours, bare, ...); the cells are medians (min-max) over the rounds:
   server CPU ms per MB (user + system time of the server, and our keeper; not the programs),
   and wakeups per MB (the server's voluntary context switches, all threads);
 - echo: 200 keys into `cat`, each sent once the last one's echo arrived: ms from send to echo;
-- idle: the server's RSS (and PSS) 1 s after it is listening, no session yet;
+- idle: the RSS (and PSS) of what holds sessions 1 s after the server is listening, no session
+  yet: ours is then the server alone (its keeper starts with the first session), and the
+  report says how many processes were counted;
 - sessions: 300 sessions opened at once (seconds until every one has shown its first output),
   then a key written to each, 5 times: ms from the write to a session to its echo, p50.
 """
@@ -165,7 +167,9 @@ def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) 
             target = start(name, fleet, version)
             try:
                 time.sleep(SETTLE)
-                mem = proctable.memory(target.holders())
+                holders = target.holders()
+                mem = proctable.memory(holders)
+                out["idle_procs"][name].append(len(holders))
                 out["rss"][name].append(mem.rss / 1024)
                 out["pss"][name].append(mem.pss / 1024)
                 if load != "idle":
@@ -252,7 +256,13 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
     size = f"{statistics.median(next(iter(tp.values()))) / 1e6:.1f} MB" if tp else "-"
     lines = [
         f"cells: median (min–max) of {args.rounds} interleaved rounds, each server fresh per load"
-        f" ({', '.join(args.servers)}); idle memory: median of every start (PSS: median)",
+        f" ({', '.join(args.servers)}); idle memory: median of every start (PSS: median), "
+        "summed over the processes holding sessions at that moment: "
+        + ", ".join(
+            f"{name} {'/'.join(str(int(c)) for c in sorted(set(counts)))}"
+            for name, counts in r["idle_procs"].items()
+        )
+        + " (ours: the server; a keeper only once a session ran)",
         f"tp: `seq 1 {args.seq}` in `bash --norc --noprofile`, {size} of terminal output at the "
         "client (seq's bytes + the PTY's CR per line); CPU and wakeups: the server's process "
         "tree without the session programs (ours: server + keeper); bare: this reader",

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,24 @@ async def test_stop_sessions_leaves_no_process(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_keeper_starts_with_the_first_session(srv: RunningServer) -> None:
+    # Idle, the server is alone: no keeper, and none of cryptography's native code mapped.
+    assert srv.process is not None
+    assert keeper_pid(srv.home) is None and not (srv.home / "keeper.sock").exists()
+    assert [p.split()[0] for p in processes_of(srv.home)] == [str(srv.process.pid)]
+    assert "/cryptography/" not in Path(f"/proc/{srv.process.pid}/maps").read_text()
+    # Three first sessions at once: one keeper is started, and holds all three.
+    with srv.client() as api, ThreadPoolExecutor(3) as pool:
+        made = list(pool.map(lambda _: create(api, command="cat"), range(3)))
+    keeper = keeper_pid(srv.home)
+    assert keeper is not None
+    assert {parent_of(s["pid"]) for s in made} == {keeper}
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+
+
 async def test_server_stop_says_sessions_keep_running(srv: RunningServer) -> None:
     with srv.client() as api:
         create(api, **BASH)
@@ -216,6 +235,8 @@ async def test_two_servers_on_one_home_refuse_cleanly(srv: RunningServer) -> Non
 
 
 def test_keeper_of_another_protocol_is_refused_clearly(srv: RunningServer) -> None:
+    with srv.client() as api:
+        create(api, **BASH)  # the first session starts the keeper
     sock = connect(srv.home)
     assert sock is not None
     with sock:

@@ -44,9 +44,12 @@ PRUNE_EVERY = 86400.0
 log = logging.getLogger("vibetunnel")
 
 
-def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
-    """The app; with `keeper` (attached before: see keeper.client.attach), programs are
-    spawned by the keeper and outlive this server, else they are this process's children."""
+def create_app(
+    config: Config, keeper: Attachment | None = None, *, keep_sessions: bool = False
+) -> FastAPI:
+    """The app. With `keep_sessions` or a `keeper` (attached before: keeper.client.find),
+    programs are spawned by the keeper and outlive this server: the keeper attached, or,
+    with none, one started at the first spawn. Else they are this process's children."""
     config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     tokens = TokenService(load_or_create_secret(config.home)) if config.auth else None
     # With --redis, rate limits and refresh tokens are shared by every node (docs/security.md).
@@ -86,6 +89,7 @@ def create_app(config: Config, keeper: Attachment | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if keeper is not None:
             link.take(keeper)
+        if keeper is not None or keep_sessions:
             manager.spawner = link
         if cluster is not None:
             await cluster.start()

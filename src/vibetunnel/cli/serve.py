@@ -172,20 +172,24 @@ def run(args: argparse.Namespace) -> int:
     )
     from vibetunnel.api.app import create_app
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError
-    from vibetunnel.keeper.client import KeeperError, attach
+    from vibetunnel.keeper.client import KeeperError, claim, find
 
     warn_no_auth(config)
     raise_open_files_limit()
     try:
-        # First: the keeper holds the sessions of earlier servers, and refuses a second one.
-        keeper = attach(config.home)
-    except KeeperError as exc:
+        # First: one server per home (the lock lives as long as this process); then the
+        # keeper of earlier servers' sessions, if one runs. With none, none is started now:
+        # the first session starts it (an idle server has no keeper beside it).
+        claim(config.home)
+        keeper = find(config.home)
+    except (KeeperError, OSError) as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
     try:
-        app = create_app(config, keeper)
+        app = create_app(config, keeper, keep_sessions=True)
     except (SecretError, OSError) as exc:
-        keeper.close()
+        if keeper is not None:
+            keeper.close()
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
     if config.record and (error := app.state.recordings.error) is not None:

@@ -1,13 +1,16 @@
 """The server's side of the keeper: find or start it, attach, spawn, and hear of exits.
 
-`attach` is blocking and runs before the server listens: it starts the keeper if none runs,
-says hello and receives every session with its PTY master. `KeeperLink` then carries the
-same connection on the event loop.
+`claim` runs first at start: one server per home. `find` (blocking, before the server
+listens) attaches to a keeper that runs from before and receives every session with its PTY
+master; no keeper is started then. `KeeperLink` carries the connection on the event loop and,
+at the first spawn with none attached, starts the keeper and attaches (`attach`): an idle
+server with no session has no keeper beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import json
 import os
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import (
     Channel,
     Inbox,
@@ -38,6 +42,8 @@ from vibetunnel.pty.process import PtyProcess
 START_TIMEOUT = 10.0
 ANSWER_TIMEOUT = 30.0
 LOG = "keeper.log"
+SERVER_LOCK = "server.lock"
+"""`<home>/server.lock`: locked (flock) by the running server for its lifetime; holds its pid."""
 
 
 class KeeperError(VibeTunnelError):
@@ -139,9 +145,47 @@ class Attachment:
         self.sock.close()
 
 
+def claim(home: Path) -> int:
+    """Make this process the one server of `home` for as long as it lives (or until the
+    returned fd is closed). Raises KeeperError naming the server that holds it.
+
+    The keeper refuses a second server too, but it may not run yet (it starts with the first
+    session), so the home itself is locked. The kernel drops the lock when the process dies.
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(home / SERVER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            pid = int(os.pread(fd, 32, 0).decode() or 0)
+        except ValueError:
+            pid = 0
+        os.close(fd)
+        raise KeeperError(f"another server (pid {pid}) is running with this home") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
+def find(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment | None:
+    """Attach to the keeper of `home` if one runs, or start one if the last keeper left
+    sessions in its table (programs that ended while no server ran, or ran under a killed
+    keeper): the sessions of earlier servers come back. None if there are none: no keeper
+    is started. Raises KeeperError."""
+    sock = connect(home)
+    if sock is None and table.left(home):
+        return attach(home, timeout)
+    return None if sock is None else _hello(sock, timeout)
+
+
 def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
-    """Attach this process as the server of `home`'s keeper. Raises KeeperError."""
-    sock = connect_or_start(home)
+    """Attach this process as the server of `home`'s keeper, starting the keeper if none
+    runs. Raises KeeperError."""
+    return _hello(connect_or_start(home), timeout)
+
+
+def _hello(sock: socket.socket, timeout: float) -> Attachment:
     inbox = Inbox()
     try:
         send_message(sock, {"type": "hello", "protocol": PROTOCOL, "pid": os.getpid()})
@@ -227,6 +271,7 @@ class KeeperLink:
         self._leaving = False
         self.keeper_pid = 0
         self.channel: Channel | None = None
+        self._attaching = asyncio.Lock()
 
     def take(self, attachment: Attachment) -> None:
         """Carry `attachment` on the loop; hand its sessions to `on_kept`."""
@@ -239,9 +284,12 @@ class KeeperLink:
             self._message(message, fds)
 
     async def _ensure(self) -> Channel:
-        # A keeper that was killed is replaced by a new one at the next spawn.
-        if self.channel is None or self.channel.closed:
-            self.take(await asyncio.to_thread(attach, self.home))
+        # No keeper yet (none ran when this server started), or one that was killed: a new
+        # one is started at the next spawn. One attach at a time: the keeper would refuse
+        # this same server's second hello.
+        async with self._attaching:
+            if self.channel is None or self.channel.closed:
+                self.take(await asyncio.to_thread(attach, self.home))
         assert self.channel is not None
         return self.channel
 

@@ -79,6 +79,18 @@ def save(home: Path, keeper_pid: int, entries: list[Entry]) -> None:
     write_private(home / TABLE, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
+def left(home: Path) -> bool:
+    """Whether a previous keeper left a table with any session in it (a cheap look: a
+    server with none to list starts no keeper)."""
+    try:
+        raw = json.loads((home / TABLE).read_bytes())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # let a keeper read it, and say what is wrong in its log
+    return not isinstance(raw, dict) or raw.get("sessions") != []
+
+
 def load(home: Path) -> list[Entry]:
     """The table a previous keeper left. Sessions it still ran are lost: it is gone (we hold
     the keeper lock), and with it the last holder of their terminals."""

@@ -1,0 +1,49 @@
+"""What an idle server loads: the serve path, the app built and a login token issued (as
+`vibetunnel serve` does before it listens) must not import what only some requests or some
+options need. Each of these is a few MB of an idle server's memory (docs/perf/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+NOT_AT_IDLE = {
+    "cryptography": "TLS certificates only (network.py, with --tls or a LAN address)",
+    "jwt": "tokens are HS256 with the stdlib (auth/hs256.py); PyJWT pulls in cryptography",
+    "redis": "only with --redis",
+    "vibetunnel.cluster": "only with --redis",
+    "segno": "the QR code, only for a server other devices reach",
+}
+
+SERVE_PATH = """
+import json, pathlib, sys
+import vibetunnel.cli.serve
+from vibetunnel.api.app import create_app
+from vibetunnel.auth import LOGIN_TOKEN_TTL
+from vibetunnel.config import Config
+
+app = create_app(Config(home=pathlib.Path(sys.argv[1])), keep_sessions=True)
+app.state.tokens.issue("someone", LOGIN_TOKEN_TTL, kind="login")
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_an_idle_server_loads_nothing_it_does_not_need(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVE_PATH, str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = json.loads(done.stdout)
+    assert "fastapi" in loaded and "vibetunnel.api.app" in loaded  # the check checks something
+    wrong = {
+        name: why
+        for name, why in NOT_AT_IDLE.items()
+        if any(m == name or m.startswith(name + ".") for m in loaded)
+    }
+    assert wrong == {}, f"loaded by an idle server: {wrong}"
