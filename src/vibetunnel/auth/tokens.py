@@ -5,26 +5,46 @@ link, `sessionId`. It has no `kind` claim, so a token signed with the same secre
 tool is an access token too. A one-time login token (the URL printed at start) adds
 `"kind": "login"` and a random `jti`, so it can never pass for an access token.
 
-`hs256` checks the signature and the algorithm; the time claims are checked here against the
+PyJWT checks the signature and the algorithm; the time claims are checked here against the
 injected clock, so tests never depend on the wall clock.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError
 from ..protocol.values import is_number
-from . import hs256
 from .secret import MIN_SECRET_BYTES
 
-ALGORITHM = hs256.ALGORITHM
+
+def _import_jwt() -> Any:
+    """PyJWT, without `cryptography`: importing PyJWT loads it when it is installed (for RSA
+    and EC keys, which we never use: HS256 only), and it is 8 MB of an idle server. It is
+    kept out only while PyJWT is imported (PyJWT checks for it with try/except), so `--tls
+    self-signed` still imports it later (network.py)."""
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        return importlib.import_module("jwt")
+    sys.modules["cryptography"] = None  # type: ignore[assignment]
+    try:
+        return importlib.import_module("jwt")
+    finally:
+        del sys.modules["cryptography"]
+
+
+if TYPE_CHECKING:
+    import jwt
+else:
+    jwt = _import_jwt()
+ALGORITHM = "HS256"
 ACCESS_TOKEN_TTL = 15 * 60.0
 """Seconds an access token from login or refresh lives."""
 LOGIN_TOKEN_TTL = 5 * 60.0
@@ -66,7 +86,7 @@ class TokenService:
         leeway: float = 10.0,
     ) -> None:
         if len(secret) < MIN_SECRET_BYTES:
-            # A short HMAC key is guessable offline.
+            # PyJWT would only warn; a short HMAC key is guessable offline.
             raise ValueError(f"the token secret needs at least {MIN_SECRET_BYTES} bytes")
         if leeway < 0:
             raise ValueError("leeway must not be negative")
@@ -103,7 +123,7 @@ class TokenService:
         if kind != "access":
             payload["kind"] = kind
             payload["jti"] = secrets.token_urlsafe(16)
-        return hs256.encode(payload, self._secret)
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str, *, kind: str = "access") -> Claims:
         """Return the claims of a valid token of this `kind`, else raise `AuthError`.
@@ -159,10 +179,29 @@ class TokenService:
         if not isinstance(token, str) or not token:
             raise AuthError("missing token")
         try:
-            # Time claims are checked in verify() on the injected clock.
-            return hs256.decode(token, self._secret, require=("sub", "iat", "exp"))
-        except hs256.TokenError as e:
-            raise AuthError(str(e)) from None
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={
+                    # Time claims are checked in verify() on the injected clock.
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                    "require": ["sub", "iat", "exp"],
+                },
+            )
+        except jwt.InvalidAlgorithmError:
+            raise AuthError(f"token algorithm not accepted (only {ALGORITHM})") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("bad token signature") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise AuthError(f"token lacks the {e.claim} claim") from None
+        except jwt.DecodeError:
+            raise AuthError("malformed token") from None
+        except jwt.InvalidTokenError as e:
+            raise AuthError(f"invalid token: {e}") from None
+        return payload
 
 
 def scope_allows(claims: Claims, session_id: str) -> bool:
