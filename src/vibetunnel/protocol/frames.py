@@ -90,3 +90,30 @@ def take(pending: bytearray, limit: int) -> bytes:
     frame = encode(bytes(pending[:cut]))
     del pending[:cut]
     return frame
+
+
+class SharedFrames:
+    """`take` for the clients of one session: a frame is built once for all in step.
+
+    Clients that are in step (the same pending bytes, which is every client that keeps up)
+    get the same frame object, so a transport below can frame it once for all of them too
+    (api/wsconn.py). The check is one compare of the pending bytes with the last frame's.
+    """
+
+    __slots__ = ("_data", "_frame")
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._frame = b""
+
+    def take(self, pending: bytearray, limit: int) -> bytes:
+        """As `take`."""
+        n = len(pending)
+        if n <= limit and n == len(self._data) and pending == self._data:
+            pending.clear()
+            return self._frame
+        cut = split_utf8(pending, limit)
+        data = bytes(pending[:cut])
+        del pending[:cut]
+        self._data, self._frame = data, encode(data)
+        return self._frame
