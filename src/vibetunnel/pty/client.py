@@ -3,6 +3,11 @@
 Output is appended to the client's own buffer and never awaited by the session, so a slow
 client cannot slow the program or the other clients. When a client falls more than
 `backlog_limit` bytes behind, its backlog is dropped and it is sent the current screen again.
+
+Output that is due at once (the flush policy's word) is written by `feed` itself while the
+sender task is parked and the socket takes writes without waiting (`Wire`): no task wakeup
+and no trip through the ASGI layers per frame. Anything else (a frame not yet due, a socket
+that is full, pongs, the end) is the sender task's, as before.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
+from typing import Protocol
 
 from vibetunnel.protocol import frames, messages
 from vibetunnel.protocol.aggregate import FlushPolicy
@@ -20,6 +26,16 @@ TEXTS_PENDING = 8
 """Text messages (pongs) held for a client that is not reading; more are dropped."""
 # Home the cursor and erase screen and scrollback before a resynchronising replay.
 RESYNC_PREFIX = b"\x1b[H\x1b[2J\x1b[3J"
+
+
+class Wire(Protocol):
+    """The socket below a client, written synchronously (api/wsconn.py)."""
+
+    def can_send(self) -> bool:
+        """A frame written now goes out without waiting (open, and under its high-water mark)."""
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write one frame as one binary message; only when `can_send()`."""
 
 
 class Ending(Enum):
@@ -40,8 +56,13 @@ class Client:
         *,
         backlog_limit: int = BACKLOG_LIMIT,
         policy: FlushPolicy | None = None,
+        wire: Wire | None = None,
+        shared: frames.SharedFrames | None = None,
     ) -> None:
         self._send_bytes = send_bytes
+        self._wire = wire
+        self._take = (shared or frames.SharedFrames()).take
+        """Frames shared with the session's other clients that are in step."""
         self._send_text = send_text
         self._snapshot = snapshot
         self.backlog_limit = backlog_limit
@@ -53,6 +74,7 @@ class Client:
         self._exit_code: int | None = None
         """The program's exit code; None also when it cannot be known (see Session.lost)."""
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # Called by the session, synchronously, on the event loop.
 
@@ -63,9 +85,31 @@ class Client:
         self.pending += data
         if len(self.pending) > self.backlog_limit:
             self.resync()
+            return
+        sent = self._waiter is not None and not self.texts and self._send_due()
+        if sent and not self.pending:
+            return
         # Wake the sender only when this changes what it is waiting for.
-        if before == 0 or (before < self.policy.max_frame <= len(self.pending)):
+        if before == 0 or sent or (before < self.policy.max_frame <= len(self.pending)):
             self._wake()
+
+    def _send_due(self) -> bool:
+        """Write what the policy says is due now, here, if the socket takes it without
+        waiting; whether anything was written. Only while the sender task is parked (it
+        would otherwise be mid-send, and frames must stay in order)."""
+        wire, loop = self._wire, self._loop
+        if wire is None or loop is None:
+            return False
+        sent = False
+        now = loop.time()
+        while self.pending and wire.can_send():
+            due = self.policy.due(now, len(self.pending))
+            if due is None or due > now:
+                break
+            wire.send_frame(self._take(self.pending, self.policy.max_frame))
+            self.policy.sent(now)
+            sent = True
+        return sent
 
     def resync(self) -> None:
         """Drop the backlog and start again from the current screen."""
@@ -75,7 +119,8 @@ class Client:
 
     def note_input(self) -> None:
         self.policy.note_input()
-        self._wake()
+        if self.pending:  # else the echo itself wakes the sender (or is sent by `feed`)
+            self._wake()
 
     def send_text(self, text: str) -> bool:
         """Queue a text message (a pong); False, and dropped, when TEXTS_PENDING are still
@@ -105,7 +150,7 @@ class Client:
 
     async def run(self) -> Ending:
         """Send output by the flush policy until the session ends or the server stops."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         while True:
             while self.texts:
                 await self._send_text(self.texts.popleft())
@@ -123,7 +168,11 @@ class Client:
             if due > now and self._ending is None:
                 await self._wait(due)
                 continue
-            await self._send_bytes(frames.take(self.pending, self.policy.max_frame))
+            frame = self._take(self.pending, self.policy.max_frame)
+            if self._wire is not None and self._wire.can_send():
+                self._wire.send_frame(frame)
+            else:
+                await self._send_bytes(frame)
             self.policy.sent(loop.time())
 
     def _wake(self) -> None:

@@ -51,15 +51,15 @@ class Output:
 
     def feed(self, raw: bytes) -> None:
         """One PTY read."""
-        text = self._utf8.text(raw)
+        data, text = self._utf8.split(raw)
         if text:
-            self._publish(text)
+            self._publish(text, data)
 
     def finish(self) -> None:
         """End of output: a character cut short becomes U+FFFD."""
         text = self._utf8.finish_text()
         if text:
-            self._publish(text)
+            self._publish(text, text.encode("utf-8"))
 
     def held(self) -> bytes:
         return self._utf8.held()
@@ -67,8 +67,7 @@ class Output:
     def snapshot(self) -> bytes:
         return b"" if self.screen is None else self.screen.snapshot()
 
-    def _publish(self, text: str) -> None:
-        data = text.encode("utf-8")
+    def _publish(self, text: str, data: bytes) -> None:
         self.last_output = time.time()
         if b"\x1b]" in data:
             for m in _TITLE.finditer(data):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vibetunnel.protocol.frames import SharedFrames
 from vibetunnel.protocol.times import iso
 from vibetunnel.pty.client import Client
 from vibetunnel.pty.output import Output
@@ -77,6 +78,8 @@ class Session:
     """Why it is not recorded though recording is on (the folder cannot be written)."""
     output: Output = field(default_factory=Output)
     clients: set[Client] = field(default_factory=set)
+    frames: SharedFrames = field(default_factory=SharedFrames)
+    """Frames built once for every client in step (pty/client.py)."""
     on_change: Callable[[], None] = lambda: None
     """Called when what `to_json` shows changes (the manager tells the live session list)."""
     on_ended: Callable[[Session], None] = lambda session: None

@@ -229,3 +229,14 @@ async def test_nothing_is_parsed_after_a_protocol_error(connect: Any) -> None:
     assert protocol.conn.parser_exc is not None and transport.closing
     assert not protocol._unparsed  # dropped, not parsed after the error
     hold.set()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_binary_message_is_what_websockets_frames(size: int) -> None:
+    from websockets.frames import Opcode
+
+    from vibetunnel.api.wsconn import binary_message
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    expected = Frame(Opcode.BINARY, data).serialize(mask=False, extensions=[])
+    assert binary_message(data) == expected

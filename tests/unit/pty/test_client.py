@@ -330,3 +330,95 @@ async def test_pongs_for_a_client_that_does_not_read_are_bounded(
     await transport.until(lambda: len(transport.texts) == TEXTS_PENDING, "the pending pongs")
     assert client.send_text(messages.PONG)
     await transport.until(lambda: len(transport.texts) == TEXTS_PENDING + 1, "a new pong")
+
+
+class FakeWire:
+    """A socket written synchronously (api/wsconn.py's `can_send`/`send_frame`)."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.open = True
+
+    def can_send(self) -> bool:
+        return self.open
+
+    def send_frame(self, frame: bytes) -> None:
+        assert self.open
+        self.transport.sent.append(frame)
+        self.transport.changed.set()
+
+
+async def test_due_output_is_written_by_feed_while_the_sender_is_parked(
+    transport: Transport, start: Start
+) -> None:
+    wire = FakeWire(transport)
+    client, _ = start(wire=wire)
+    await asyncio.sleep(0)  # the sender parks
+    client.feed(b"now")
+    # Written within feed: no task had to run.
+    assert transport.frames == [b"now"]
+    client.feed(b"later")  # within the interval of the last send: the sender's, on a tick
+    assert transport.frames == [b"now"]
+    await transport.until(lambda: transport.frames == [b"now", b"later"], "the tick's frame")
+
+
+async def test_a_full_socket_leaves_output_to_the_sender(
+    transport: Transport, start: Start
+) -> None:
+    wire = FakeWire(transport)
+    wire.open = False
+    client, _ = start(wire=wire)
+    await asyncio.sleep(0)
+    client.feed(b"held")
+    assert transport.sent == []
+    # The sender falls back to its send coroutine while the socket is full.
+    await transport.until(lambda: transport.frames == [b"held"], "the frame, sent by the task")
+
+
+async def test_echo_after_input_goes_out_at_once_through_the_wire(
+    transport: Transport, start: Start
+) -> None:
+    wire = FakeWire(transport)
+    client, _ = start(wire=wire)
+    await asyncio.sleep(0)
+    client.feed(b"a")
+    client.note_input()
+    client.feed(b"b")  # the echo: due at once though a frame just went out
+    assert transport.frames == [b"a", b"b"]
+
+
+async def test_pending_pongs_keep_output_behind_them(transport: Transport, start: Start) -> None:
+    wire = FakeWire(transport)
+    client, _ = start(wire=wire)
+    await asyncio.sleep(0)
+    client.send_text(messages.PONG)
+    client.feed(b"after")
+    assert transport.sent == []  # the sender goes first, in order
+    await transport.until(lambda: len(transport.sent) == 2, "the pong, then the frame")
+    assert transport.sent[0] == messages.PONG
+    assert transport.frames == [b"after"]
+
+
+async def test_clients_in_step_share_one_frame_object(transport: Transport, start: Start) -> None:
+    shared = frames.SharedFrames()
+    wire = FakeWire(transport)
+    a, _ = start(wire=wire, shared=shared)
+    b, _ = start(wire=wire, shared=shared)
+    await asyncio.sleep(0)
+    a.feed("ligne é".encode())
+    b.feed("ligne é".encode())
+    assert len(transport.sent) == 2
+    assert transport.sent[0] is transport.sent[1]
+    assert transport.frames == ["ligne é".encode()] * 2
+
+
+def test_shared_frames_cut_like_take() -> None:
+    shared = frames.SharedFrames()
+    data = ("é" * 10).encode()
+    one, two = bytearray(data), bytearray(data)
+    got = shared.take(one, 5)
+    assert got == frames.take(two, 5)
+    assert one == two
+    # The same pending bytes again: the same frame object.
+    assert shared.take(bytearray(b"xy"), 5) is shared.take(bytearray(b"xy"), 5)
+    assert shared.take(bytearray(b"xz"), 5) == frames.encode(b"xz")
