@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import UNIT
 from vibetunnel.errors import NotFound, RecordingNotFound
 from vibetunnel.protocol.times import iso, unix
-from vibetunnel.recording.asciicast import event_line, header_line, parse
 from vibetunnel.recording import index as index_module
+from vibetunnel.recording.asciicast import event_line, header_line, parse
 from vibetunnel.recording.index import RecordingIndex
 
 T0 = 1704067200.0  # 2024-01-01T00:00:00Z
