@@ -102,6 +102,66 @@ class TerminadoConn:
         await self.ws.close()
 
 
+class JsonPoster:
+    """POSTs of JSON over at most `size` HTTP/1.1 keep-alive connections, nothing more.
+
+    Not httpx: its connection pool matches every queued request against every connection
+    at every event, O(requests x connections): 300 POSTs at once cost this one-process client
+    2.5 s of CPU (cProfile: httpcore `_assign_requests_to_connections`), more than the server
+    spent creating the sessions, and the sessions load measured the client. This costs a few
+    ms for the 300.
+    """
+
+    IDLE = 2.0
+    """Seconds a connection may idle before it is dropped: under uvicorn's 5 s keep-alive, so
+    no request goes out on a connection the server is closing."""
+
+    def __init__(self, base_url: str, size: int = 50) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port = url.host, url.port or 80
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def post(self, path: str, body: Any) -> Any:
+        data = json.dumps(body).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        async with self._slots:
+            while self._idle:
+                reader, writer, since = self._idle.pop()
+                if time.monotonic() - since < self.IDLE:
+                    try:
+                        return await self._exchange(reader, writer, head + data)
+                    except (ConnectionError, asyncio.IncompleteReadError):
+                        writer.close()  # closed by the server meanwhile: a fresh one
+                        continue
+                writer.close()
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            return await self._exchange(reader, writer, head + data)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> Any:
+        writer.write(request)
+        lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
+        payload = await reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection") == "close":
+            writer.close()
+        else:
+            self._idle.append((reader, writer, time.monotonic()))
+        if status >= 400:
+            raise RuntimeError(f"POST: HTTP {status}: {payload[:200]!r}")
+        return json.loads(payload)
+
+    async def aclose(self) -> None:
+        while self._idle:
+            self._idle.pop()[1].close()
+
+
 class OursConn:
     HEADER = 5
 
@@ -109,12 +169,11 @@ class OursConn:
         self.ws = ws
 
     @classmethod
-    async def open(cls, api: httpx.AsyncClient, ws_url: str, program: str) -> OursConn:
+    async def open(cls, api: JsonPoster, ws_url: str, program: str) -> OursConn:
         argv = PROGRAMS[program]
         body = {"command": argv[0], "args": argv[1:], "cols": COLS, "rows": ROWS}
-        r = await api.post("/api/sessions", json=body)
-        r.raise_for_status()
-        ws = await websockets.connect(f"{ws_url}/api/sessions/{r.json()['id']}/ws", **WS_OPTIONS)
+        created = await api.post("/api/sessions", body)
+        ws = await websockets.connect(f"{ws_url}/api/sessions/{created['id']}/ws", **WS_OPTIONS)
         return cls(ws)
 
     async def send(self, text: str) -> None:

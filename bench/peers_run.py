@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import peers_clients as pc
 import peers_install
 import proctable
@@ -168,15 +167,15 @@ class Ours(Target):
 
     @contextlib.asynccontextmanager
     async def opener(self) -> AsyncIterator[pc.Opener]:
-        # Idle connections dropped by the client before uvicorn's 5 s keep-alive timeout, so
-        # a request never goes out on a connection the server is closing (a ReadError).
-        limits = httpx.Limits(max_connections=50, keepalive_expiry=2.0)
-        async with httpx.AsyncClient(base_url=self.server.url, timeout=120, limits=limits) as api:
+        api = pc.JsonPoster(self.server.url, size=50)
+        try:
 
             async def open_(program: str) -> pc.Conn:
                 return await pc.OursConn.open(api, self.server.ws_url, program)
 
             yield open_
+        finally:
+            await api.aclose()
 
     def stop(self) -> None:
         self.fleet.stop(self.server)

@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,13 @@ class Keeper:
         self.server_pid = 0
         self._bye = False
         self._dirty = False
+        """The table changed since its last snapshot."""
+        self._writing = False
+        """A snapshot of the table is being written on a worker thread."""
+        self._snapshots = 0
+        self._written = 0
+        """The last snapshot on disk (under `_write_lock`, which orders the writes)."""
+        self._write_lock = threading.Lock()
         self._stopping = False
         self.done = asyncio.Event()
         self._idle: asyncio.TimerHandle | None = None
@@ -101,18 +109,52 @@ class Keeper:
             log.info("no server and no program: exiting")
             self.done.set()
 
-    def _save(self) -> None:
+    def _snapshot(self) -> tuple[int, bytes]:
         self._dirty = False
-        try:
-            table.save(self.home, os.getpid(), [h.entry for h in self.sessions.values()])
-        except OSError as exc:
-            log.error("cannot write the session table: %s", exc)
+        self._snapshots += 1
+        entries = [h.entry for h in self.sessions.values()]
+        return self._snapshots, table.encode(os.getpid(), entries)
+
+    def _write(self, snapshot: int, payload: bytes) -> None:
+        """Write a snapshot unless a newer one is on disk already (any thread)."""
+        with self._write_lock:
+            if snapshot <= self._written:
+                return
+            try:
+                table.write(self.home, payload)
+            except OSError as exc:
+                log.error("cannot write the session table: %s", exc)
+                return
+            self._written = snapshot
+
+    def _save(self) -> None:
+        """Write the table now, on this thread (at start and at the end)."""
+        self._write(*self._snapshot())
 
     def _changed(self) -> None:
-        # One write for a burst of changes (300 spawns in a second).
+        # One write for a burst of changes (300 spawns in a second), made on a worker thread:
+        # its fsyncs never hold up a spawn. Changes made while it writes are the next write.
+        # The server hears of a spawn before the table holds it, as it always did: a keeper
+        # killed meanwhile loses the entry, and the terminal with it (its master closes).
         if not self._dirty:
             self._dirty = True
-            asyncio.get_running_loop().call_soon(self._save)
+            if not self._writing:
+                asyncio.get_running_loop().call_soon(self._save_soon)
+
+    def _save_soon(self) -> None:
+        if self._writing or not self._dirty:
+            return  # being written (`_saved` looks again), or written by `_save`
+        self._writing = True
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self._write, *self._snapshot())
+        future.add_done_callback(self._saved)
+
+    def _saved(self, future: asyncio.Future[None]) -> None:
+        self._writing = False
+        if not future.cancelled() and future.exception() is not None:
+            log.error("cannot write the session table: %r", future.exception())
+        if self._dirty:
+            self._save_soon()
 
     # -- connections ------------------------------------------------------------------------
 
@@ -351,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m vibetunnel.keeper [--fork] HOME", file=sys.stderr)
         return 2
-    home = Path(args[0])
+    home = Path(args[0]).absolute()  # spawns change the working directory for a moment
     if fork and os.fork() > 0:
         return 0  # the starter waits for this one; the keeper below is nobody's child
     logging.basicConfig(

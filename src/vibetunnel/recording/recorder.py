@@ -1,7 +1,12 @@
 """The server's recordings: a CastWriter per session, the index kept in step off the loop.
 
 Index updates run on one worker thread, in order: a recording's entry is always written
-before its end, and a slow disk delays only the index, never a terminal.
+before its end, and a slow disk delays only the index, never a terminal. The worker changes
+the index in memory and writes metadata.json (whole, fsynced) when its queue runs empty: one
+write per batch of changes, so 300 sessions opened at once cost a few writes, not 300 of a
+growing file. A crash can lose the changes queued or not yet written (as it could when each
+was written on its own: the worker always lagged the sessions); `RecordingIndex.load`
+rebuilds what is missing from the .cast files.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ import contextlib
 import logging
 import os
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from vibetunnel.config import TERM
 from vibetunnel.errors import RecordingNotFound
@@ -24,6 +30,8 @@ from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class RecordedSession(Protocol):
@@ -90,6 +98,32 @@ class Recordings:
             self.error = f"recordings folder {folder} cannot be written ({why or exc})"
         self.active: set[str] = set()
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vibetunnel-index")
+        self._queued = 0
+        """Index jobs submitted and not yet done (under `_queued_lock`)."""
+        self._queued_lock = threading.Lock()
+
+    def _submit(self, job: Callable[..., T], *args: object) -> Future[T]:
+        """Run `job` on the index worker; the last job of a batch writes metadata.json."""
+        with self._queued_lock:
+            self._queued += 1
+        try:
+            return self._jobs.submit(self._run_job, job, *args)
+        except BaseException:  # shut down: the job never runs
+            with self._queued_lock:
+                self._queued -= 1
+            raise
+
+    def _run_job(self, job: Callable[..., T], *args: object) -> T:
+        try:
+            return job(*args)
+        finally:
+            with self._queued_lock:
+                self._queued -= 1
+                last = self._queued == 0
+            if last:
+                # Nothing else queued: write every change so far at once. A job submitted
+                # meanwhile is counted, and writes when it (or its batch) is done.
+                _logged(self.index.save)
 
     def entry(self, session: RecordedSession) -> dict[str, object]:
         return {
@@ -139,44 +173,47 @@ class Recordings:
         """A program the keeper saw end while no server ran: put its end in the index (on the
         index worker, like every index write: it fsyncs)."""
         if self.error is None:
-            self._jobs.submit(_logged, self._ended_meanwhile, session_id, exit_code, ended_at)
+            self._submit(_logged, self._ended_meanwhile, session_id, exit_code, ended_at)
 
     def _ended_meanwhile(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         with contextlib.suppress(RecordingNotFound):
             if self.index.get(session_id).get("exitCode") is None:
-                self.index.finish(session_id, exit_code, ended_at)
+                self.index.finish(session_id, exit_code, ended_at, save=False)
 
     def forget_unwritten(self, session_id: str) -> Future[bool]:
         """A vt link ended without an exit: if vt never made the recording's file, the entry
         was a registration, not a recording; drop it (else every registration, a fake vt's
         included, would stay in memory and in metadata.json). Runs on the index worker,
         after the entry's start; the future says whether it was dropped."""
-        return self._jobs.submit(self._forget_unwritten, session_id)
+        return self._submit(self._forget_unwritten, session_id)
 
     def _forget_unwritten(self, session_id: str) -> bool:
         if self.error is not None or os.path.lexists(self.folder / f"{session_id}.cast"):
             return False
         with contextlib.suppress(RecordingNotFound):
-            self.index.delete(session_id)
+            self.index.delete(session_id, save=False)
         return True
 
     def started(self, entry: dict[str, object]) -> None:
         if self.error is not None:
             return  # nothing is written: no entry either
         self.active.add(str(entry["id"]))
-        self._jobs.submit(_logged, self.index.start, entry)
+        self._submit(_logged, self._start, entry)
+
+    def _start(self, entry: dict[str, object]) -> None:
+        self.index.start(entry, save=False)
 
     def finished(
         self, session_id: str, exit_code: int | None, ended_at: float | None = None
     ) -> None:
         self.active.discard(session_id)
         when = time.time() if ended_at is None else ended_at
-        self._jobs.submit(_logged, self._finish, session_id, exit_code, when)
+        self._submit(_logged, self._finish, session_id, exit_code, when)
 
     def _finish(self, session_id: str, exit_code: int | None, ended_at: float) -> None:
         flush_all()  # `bytes` in the index is then the final size
         with contextlib.suppress(RecordingNotFound):  # deleted while it ran
-            self.index.finish(session_id, exit_code, ended_at)
+            self.index.finish(session_id, exit_code, ended_at, save=False)
 
     def close(self) -> None:
         """Write out everything queued: recordings first, then the index."""

@@ -190,6 +190,45 @@ async def test_the_program_is_the_terminal_s_session_leader(spawn: Spawn) -> Non
     assert b"got-INT" in w.output
 
 
+async def test_spawn_runs_in_cwd_with_default_signals_and_leaves_ours_alone(
+    tmp_path: Any,
+) -> None:
+    # posix_spawn: the working directory is ours for a moment only; SIGPIPE, which Python
+    # ignores, is the program's default again (as subprocess did); the terminal is fd 0-2.
+    here = os.getcwd()
+    script = "pwd; grep SigIgn /proc/$$/status; tty; echo end"
+    p = PtyProcess.spawn(["sh", "-c", script], cwd=str(tmp_path), env=ENV, cols=80, rows=24)
+    assert os.getcwd() == here
+    w = Watch(p).start()
+    assert await w.finished() == 0
+    lines = bytes(w.output).decode().splitlines()
+    assert lines[0] == str(tmp_path)
+    ignored = int(lines[1].split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1))
+    assert lines[2].startswith("/dev/pts/")
+
+
+@pytest.mark.parametrize(
+    ("argv", "cwd", "error"),
+    [
+        (["no-such-program-vt"], "/", FileNotFoundError),
+        (["sh", "-c", "true"], "/no/such/folder", FileNotFoundError),
+        (["./plain-file"], "TMP", PermissionError),
+    ],
+    ids=["not-found", "no-cwd", "not-executable"],
+)
+def test_spawn_failures_raise_as_exec_would(
+    argv: list[str], cwd: str, error: type[OSError], tmp_path: Any
+) -> None:
+    (tmp_path / "plain-file").write_text("no x bit, even for root\n")
+    cwd = str(tmp_path) if cwd == "TMP" else cwd
+    here, fds = os.getcwd(), set(os.listdir("/proc/self/fd"))
+    with pytest.raises(error):
+        PtyProcess.spawn(argv, cwd=cwd, env=ENV, cols=80, rows=24)
+    assert os.getcwd() == here
+    assert set(os.listdir("/proc/self/fd")) <= fds  # master, slave and cwd closed
+
+
 async def test_staged_kill_ends_a_program_that_ignores_hup_and_term(spawn: Spawn) -> None:
     w = spawn("trap '' HUP TERM; echo ready; while :; do sleep 0.01; done").start()
     await w.see(b"ready")

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import UNIT
 from vibetunnel.errors import NotFound, RecordingNotFound
 from vibetunnel.protocol.times import iso, unix
+from vibetunnel.recording import index as index_module
 from vibetunnel.recording.asciicast import event_line, header_line, parse
 from vibetunnel.recording.index import RecordingIndex
 
@@ -373,6 +374,51 @@ def test_concurrent_changes_are_all_kept(index: RecordingIndex, folder: Path) ->
         t.join(30)
     assert len(index.list()) == 120
     assert len(stored(folder)["recordings"]) == 120
+
+
+def test_changes_without_save_are_written_at_once_by_the_next_save(
+    index: RecordingIndex, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    real = index_module.write_private
+
+    def counted(path: Path, data: bytes) -> None:
+        writes.append(data)
+        real(path, data)
+
+    monkeypatch.setattr(index_module, "write_private", counted)
+    write_cast(folder, "gone")
+    for i in range(50):
+        index.start(entry(f"s{i:02}"), save=False)
+    index.finish("s00", 0, T0 + 1, save=False)
+    index.start(entry("gone"), save=False)
+    index.delete("gone", save=False)
+    assert index.dirty and writes == []
+    assert len(index.list()) == 50  # readers see memory, not the disk
+    index.save()
+    assert len(writes) == 1 and not index.dirty
+    ids = [e["id"] for e in stored(folder)["recordings"]]
+    assert ids == [f"s{i:02}" for i in range(50)]
+    assert stored(folder)["recordings"][0]["exitCode"] == 0
+    index.save()  # nothing changed since: nothing written
+    assert len(writes) == 1
+
+
+def test_a_failed_save_keeps_the_changes_for_the_next(
+    index: RecordingIndex, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index.start(entry("a"), save=False)
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        index.save()
+    monkeypatch.undo()
+    assert index.dirty
+    index.save()
+    assert [e["id"] for e in stored(folder)["recordings"]] == ["a"]
 
 
 def test_readers_never_wait_for_a_write_stuck_in_fsync(
