@@ -2,11 +2,11 @@
 
 Index updates run on one worker thread, in order: a recording's entry is always written
 before its end, and a slow disk delays only the index, never a terminal. The worker changes
-the index in memory and writes metadata.json (whole, fsynced) when its queue runs empty: one
-write per batch of changes, so 300 sessions opened at once cost a few writes, not 300 of a
-growing file. A crash can lose the changes queued or not yet written (as it could when each
-was written on its own: the worker always lagged the sessions); `RecordingIndex.load`
-rebuilds what is missing from the .cast files.
+the index in memory and writes metadata.json (whole, fsynced) when its queue runs empty, at
+most every SAVE_GAP seconds: one write per batch of changes, so 300 sessions opened at once
+cost a few writes, not 300 of a growing file. A crash can lose the changes queued or not yet
+written (as it could when each was written on its own: the worker always lagged the
+sessions); `RecordingIndex.load` rebuilds what is missing from the .cast files.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ from vibetunnel.recording.writer import CastWriter, flush_all
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+SAVE_GAP = 0.2
+"""Seconds at least between two writes of metadata.json while sessions come and go: a ramp
+of 300 sessions is a handful of writes, not one per lull of the worker."""
 
 
 class RecordedSession(Protocol):
@@ -101,6 +104,9 @@ class Recordings:
         self._queued = 0
         """Index jobs submitted and not yet done (under `_queued_lock`)."""
         self._queued_lock = threading.Lock()
+        self._saved_at = float("-inf")
+        self._later: threading.Timer | None = None
+        """A write put off by SAVE_GAP (set and cleared on the worker)."""
 
     def _submit(self, job: Callable[..., T], *args: object) -> Future[T]:
         """Run `job` on the index worker; the last job of a batch writes metadata.json."""
@@ -123,7 +129,26 @@ class Recordings:
             if last:
                 # Nothing else queued: write every change so far at once. A job submitted
                 # meanwhile is counted, and writes when it (or its batch) is done.
-                _logged(self.index.save)
+                self._save_soon()
+
+    def _save_soon(self) -> None:
+        """Write the index now, or SAVE_GAP after the last write (on the worker)."""
+        wait = self._saved_at + SAVE_GAP - time.monotonic()
+        if wait <= 0:
+            self._saved_at = time.monotonic()
+            _logged(self.index.save)
+        elif self._later is None:
+            self._later = threading.Timer(wait, self._save_later)
+            self._later.daemon = True
+            self._later.start()
+
+    def _save_later(self) -> None:
+        # On the timer's thread: the write itself runs on the worker, in order with the jobs.
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile: close() wrote it
+            self._submit(self._waited)
+
+    def _waited(self) -> None:
+        self._later = None
 
     def entry(self, session: RecordedSession) -> dict[str, object]:
         return {
@@ -219,6 +244,10 @@ class Recordings:
         """Write out everything queued: recordings first, then the index."""
         flush_all()
         self._jobs.shutdown(wait=True)
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+            _logged(self.index.save)
 
 
 def _logged(job: Callable[..., None], *args: object) -> None:

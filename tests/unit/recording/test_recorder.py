@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import UNIT
+from tests.conftest import UNIT, wait_until
 from vibetunnel.recording import index as index_module
 from vibetunnel.recording.recorder import Recordings
 
@@ -88,4 +88,33 @@ def test_each_quiet_change_is_written_before_the_worker_idles(
     finally:
         recordings.close()
     assert stored(folder)[0]["exitCode"] == 0
+    assert not recordings.index.dirty
+
+
+def test_a_change_soon_after_a_write_is_written_a_moment_later(
+    tmp_path: Path, writes: list[bytes]
+) -> None:
+    folder = tmp_path / "recordings"
+    recordings = Recordings(folder)
+    try:
+        for name in ("a", "b", "c"):  # one after the other, each on a worker gone idle
+            recordings.started(entry(name))
+            recordings.forget_unwritten("zz").result(5 * UNIT)
+        wait_until(
+            lambda: [e["id"] for e in stored(folder)] == ["a", "b", "c"],
+            what="the changes put off by SAVE_GAP on disk",
+        )
+        assert len(writes) <= 4  # load, then at most one per change
+    finally:
+        recordings.close()
+
+
+def test_close_writes_a_change_put_off(tmp_path: Path, writes: list[bytes]) -> None:
+    folder = tmp_path / "recordings"
+    recordings = Recordings(folder)
+    recordings.started(entry("a"))
+    recordings.forget_unwritten("zz").result(5 * UNIT)
+    recordings.started(entry("b"))  # most likely within SAVE_GAP of a's write
+    recordings.close()
+    assert [e["id"] for e in stored(folder)] == ["a", "b"]
     assert not recordings.index.dirty
