@@ -128,20 +128,49 @@ async def _stream(
 async def _receive(
     ws: WebSocket, session: Session, client: Client, idle_timeout: float, writable: bool
 ) -> None:
-    while True:
-        async with asyncio.timeout(idle_timeout):
-            message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        text = message.get("text")
-        if text is None:
-            raise ProtocolError("binary messages are not accepted; send JSON text")
-        msg = messages.parse(text)
-        if isinstance(msg, messages.Ping):
-            client.send_text(messages.PONG)  # dropped while eight are unsent (pty/client.py)
-        elif not writable:
-            pass  # a read-only viewer: keystrokes and its window size do not reach the program
-        elif isinstance(msg, messages.Input):
-            session.write(msg.data)
-        elif isinstance(msg, messages.Resize):
-            session.resize(msg.cols, msg.rows)
+    loop = asyncio.get_running_loop()
+    heard = [loop.time()]
+
+    def on_text(text: str) -> bool:
+        """A message applied as it arrives (api/wsconn.py); a bad one takes the queue, and
+        this loop closes with its code."""
+        try:
+            apply(messages.parse(text), session, client, writable)
+        except Exception:  # the loop below meets it again, and closes as it says
+            return False
+        heard[0] = loop.time()
+        return True
+
+    wire = ws.scope.get("extensions", {}).get(WIRE)
+    if wire is not None:
+        wire.on_text = on_text
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(heard[0] + idle_timeout):
+                    message = await ws.receive()
+            except TimeoutError:
+                if loop.time() < heard[0] + idle_timeout:
+                    continue  # messages came, straight to on_text
+                raise
+            heard[0] = loop.time()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            text = message.get("text")
+            if text is None:
+                raise ProtocolError("binary messages are not accepted; send JSON text")
+            apply(messages.parse(text), session, client, writable)
+    finally:
+        if wire is not None:
+            wire.on_text = None
+
+
+def apply(msg: messages.Message, session: Session, client: Client, writable: bool) -> None:
+    if isinstance(msg, messages.Ping):
+        client.send_text(messages.PONG)  # dropped while eight are unsent (pty/client.py)
+    elif not writable:
+        pass  # a read-only viewer: keystrokes and its window size do not reach the program
+    elif isinstance(msg, messages.Input):
+        session.write(msg.data)
+    elif isinstance(msg, messages.Resize):
+        session.resize(msg.cols, msg.rows)

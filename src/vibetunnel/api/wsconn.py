@@ -21,6 +21,10 @@ up: pty/client.py bounds what waits. Three writes of uvicorn's own did not wait:
   ends, a connection still open is reset: its socket and buffers, the kernel's included,
   are released.
 
+**Text messages** are handed to the app's `on_text` as they are parsed, when nothing waits
+before them (a keystroke then reaches the program in the socket's own callback, without a
+task wakeup and the ASGI receive chain); anything the handler declines takes the queue.
+
 **Output frames** (`can_send`, `send_frame`: pty/client.py's `Wire`, found by the app in the
 scope's extensions under WIRE) are written straight to the transport as whole binary
 messages, skipping the ASGI send chain (starlette, the middleware, websockets' framing): the
@@ -35,6 +39,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
@@ -88,6 +93,29 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:  # the app's task is created, not yet run
             scope["extensions"][WIRE] = self
+
+    on_text: Callable[[str], bool] | None = None
+    """The app's handler of a text message, called as it arrives while nothing waits in the
+    queue before it: True, it was applied; False, it goes to the queue (and the app's
+    receive loop), as every message does without a handler."""
+
+    def send_receive_event_to_app(self) -> None:
+        if (
+            self.on_text is not None
+            and self.curr_msg_data_type == "text"
+            and self.queue.empty()
+            and not self.close_sent
+        ):
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:  # uvicorn's own path says so
+                pass
+            else:
+                if self.on_text(text):
+                    self.frames = []
+                    return
+        super().send_receive_event_to_app()
 
     def can_send(self) -> bool:
         return (

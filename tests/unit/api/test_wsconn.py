@@ -240,3 +240,38 @@ def test_binary_message_is_what_websockets_frames(size: int) -> None:
     data = bytes(range(256)) * (size // 256) + bytes(size % 256)
     expected = Frame(Opcode.BINARY, data).serialize(mask=False, extensions=[])
     assert binary_message(data) == expected
+
+
+async def test_text_goes_to_the_handler_in_order_and_what_it_declines_to_the_queue(
+    connect: Any,
+) -> None:
+    hold = asyncio.Event()
+    received: list[Any] = []
+    protocol, transport, peer = connect(await accept_then(hold, received))
+    await settle(lambda: protocol.handshake_complete)
+    peer.received(transport)
+    handled: list[str] = []
+
+    def on_text(text: str) -> bool:
+        if text.startswith("no"):
+            return False
+        handled.append(text)
+        return True
+
+    protocol.on_text = on_text
+    for text in ("a", "b", "no-1", "c", "d"):
+        peer.client.send_text(text.encode())
+    peer.flush()
+    # "c" and "d" came after a message still queued: they wait their turn behind it.
+    assert handled == ["a", "b"]
+    hold.set()
+    await settle(lambda: len(received) == 3)
+    assert [m["text"] for m in received] == ["no-1", "c", "d"]
+    peer.client.send_text(b"e")  # the queue is empty again: straight to the handler
+    peer.flush()
+    assert handled == ["a", "b", "e"]
+    protocol.on_text = None
+    peer.client.send_text(b"f")
+    peer.flush()
+    await settle(lambda: len(received) == 4)
+    assert received[-1]["text"] == "f"
