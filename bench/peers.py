@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import peers_install
+from bench import cell
 
 SERVERS = ("bare", "ttyd", "terminado", "ours", "ours-norec", "before", "before-norec")
 LOADS = ("idle", "tp", "echo", "sessions")
@@ -190,15 +191,6 @@ def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) 
 
 
 # -- the report ---------------------------------------------------------------------------------
-
-
-def cell(xs: list[float], digits: int) -> str:
-    if not xs:
-        return "-"
-    text = f"{statistics.median(xs):.{digits}f}"
-    if len(xs) > 1:
-        text += f" ({min(xs):.{digits}f}–{max(xs):.{digits}f})"
-    return text
 
 
 def table(args: argparse.Namespace, r: Results) -> list[str]:

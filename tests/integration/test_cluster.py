@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tests.conftest import UNIT, RunningServer, processes_of, start_server, wait_until
 from tests.integration.test_vt import ECHO, Terminal, vt_env
@@ -120,6 +121,9 @@ async def test_a_session_on_one_node_driven_from_the_two_others(cluster: Cluster
         assert await other.closed() == (1000, "session ended")
         assert a.get(f"/api/sessions/{sid}").status_code == 404
         wait_until(lambda: b.get(f"/api/sessions/{sid}").status_code == 404, what="gone on beta")
+        # Its output stream outlives it a while (late mirrors see its end), then expires.
+        with redis.Redis.from_url(cluster.redis.url) as r:
+            wait_until(lambda: 0 < r.ttl(f"vt:out:{sid}") <= 3600, what="the stream's expiry")
         missing = b.post(f"/api/sessions/{sid}/input", json={"data": "x"})
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "session_not_found"

@@ -71,10 +71,9 @@ def create_app(
         node=config.node,
     )
     cluster = None
-    if config.redis_url is not None:
+    if shared is not None:
         from vibetunnel.cluster.node import Cluster
 
-        assert shared is not None
         cluster = Cluster(shared, config.node, config.cluster_ttl, manager)
 
     def kept(sessions: list[tuple[dict[str, Any], int | None]]) -> None:

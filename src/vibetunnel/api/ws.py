@@ -17,7 +17,7 @@ from contextlib import AbstractAsyncContextManager
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from vibetunnel.aio import race
-from vibetunnel.api.wsconn import WIRE
+from vibetunnel.api.wsconn import WIRE, BoundedWebSocketProtocol
 from vibetunnel.errors import ProtocolError, SessionNotFound, VibeTunnelError
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import messages
@@ -99,7 +99,7 @@ async def _stream(
     session.attach(client, screen)
     try:
         which, task = await race(
-            client.run(), _receive(ws, session, client, idle_timeout, writable)
+            client.run(), _receive(ws, session, client, idle_timeout, writable, wire)
         )
     finally:
         session.detach(client)
@@ -126,7 +126,12 @@ async def _stream(
 
 
 async def _receive(
-    ws: WebSocket, session: Session, client: Client, idle_timeout: float, writable: bool
+    ws: WebSocket,
+    session: Session,
+    client: Client,
+    idle_timeout: float,
+    writable: bool,
+    wire: BoundedWebSocketProtocol | None,
 ) -> None:
     loop = asyncio.get_running_loop()
     heard = [loop.time()]
@@ -141,7 +146,6 @@ async def _receive(
         heard[0] = loop.time()
         return True
 
-    wire = ws.scope.get("extensions", {}).get(WIRE)
     if wire is not None:
         wire.on_text = on_text
     try:

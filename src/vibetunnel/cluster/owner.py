@@ -75,6 +75,8 @@ class Owner:
     _entries: deque[_Entry] = field(default_factory=deque)
     _open: dict[str, _Entry] = field(default_factory=dict)
     _queued: int = 0
+    _deleted: set[str] = field(default_factory=set)
+    """Sessions gone from the manager whose streams are to expire."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -146,19 +148,20 @@ class Owner:
             await self._wake.wait()
             self._wake.clear()
             entries, self._entries = self._entries, deque()
+            deleted, self._deleted = self._deleted, set()
             self._open.clear()
             self._queued = 0
-            if not entries:
+            if not entries and not deleted:
                 continue
-            live = {keys.output(sid) for sid in self._streams}
             pipe = self.link.client.pipeline(transaction=False)
             for entry in entries:
                 fields = dict(entry.fields)
                 if entry.data is not None:
                     fields["o"] = bytes(entry.data)
                 pipe.xadd(entry.key, fields, maxlen=keys.STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-                if entry.key not in live:  # deleted: its end stays a while for late mirrors
-                    pipe.expire(entry.key, keys.ENDED_STREAM_TTL)
+            for session_id in deleted - self._streams.keys():  # not registered again since
+                # After its last entry: its end stays a while for late mirrors.
+                pipe.expire(keys.output(session_id), keys.ENDED_STREAM_TTL)
             with contextlib.suppress(ClusterUnavailable):
                 await self.link.run(pipe.execute)
 
@@ -179,7 +182,8 @@ class Owner:
             if session_id not in current:
                 if not self._streams[session_id].ended:
                     self._ended(session_id, None)
-                del self._streams[session_id]  # its stream expires (_write_entries)
+                del self._streams[session_id]
+                self._deleted.add(session_id)  # its stream expires (_write_entries)
                 self._wake.set()
 
     async def _publish_list(self) -> None:
