@@ -118,7 +118,14 @@ def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> 
         out["msgs_mb"][name].append(messages / mb)
         out["client_ms_mb"][name].append(client_cpu * 1000 / mb)
     elif load == "echo":
-        times = asyncio.run(with_opener(lambda o: pc.echo(o, args.echo)))
+        marks: list[dict[int, float]] = []
+        times = asyncio.run(
+            with_opener(
+                lambda o: pc.echo(o, args.echo, lambda: marks.append(cpu_of(target.holders())))
+            )
+        )
+        cpu = sum(t - marks[0].get(pid, 0.0) for pid, t in marks[1].items())
+        out["echo_cpu_us"][name].append(cpu * 1e6 / args.echo)
         out["echo50"][name].append(quantile(times, 0.5) * 1000)
         out["echo99"][name].append(quantile(times, 0.99) * 1000)
     elif load == "sessions":
@@ -279,6 +286,15 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
         for name in args.servers
         if r["msgs_mb"][name]
     ]
+    per_key = [
+        f"{name} {statistics.median(r['echo_cpu_us'][name]):.0f}"
+        for name in args.servers
+        if r["echo_cpu_us"][name]
+    ]
+    if per_key:
+        lines.append(
+            "echo: server CPU µs per key (server + keeper, the session open): " + "; ".join(per_key)
+        )
     if clients:
         lines.append("tp at the client (one Python process): " + "; ".join(clients))
     if any(s in args.servers for s in ("ttyd", "terminado")):
@@ -293,13 +309,18 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
 # -- profiles -----------------------------------------------------------------------------------
 
 
+TITLES = {"tp": "throughput", "echo": "echo", "sessions": "sessions"}
+"""Load -> the name of its profile's files."""
+
+
 def profile(args: argparse.Namespace, fleet: Any, version: Any) -> None:
-    """py-spy flame graphs (and collapsed stacks) of our server under the tp and sessions
-    loads: DIR/TAG-throughput.svg, DIR/TAG-sessions.svg, and .txt beside them."""
+    """py-spy flame graphs (and collapsed stacks) of our server under the tp, echo and
+    sessions loads asked for: DIR/TAG-throughput.svg (-echo, -sessions), and .txt beside."""
     out: Results = defaultdict(lambda: defaultdict(list))
     args.profile.mkdir(parents=True, exist_ok=True)
     name = next((s for s in args.servers if s.startswith("ours")), "ours")
-    for load, title in (("tp", "throughput"), ("sessions", "sessions")):
+    titles = [(load, TITLES[load]) for load in args.loads if load in TITLES]
+    for load, title in titles:
         for fmt, ext in (("flamegraph", "svg"), ("raw", "txt")):
             target = start(name, fleet, version)
             dest = args.profile / f"{args.profile_tag}-{title}.{ext}"
@@ -320,7 +341,7 @@ def profile(args: argparse.Namespace, fleet: Any, version: Any) -> None:
             progress(f"{dest}: {err.strip().splitlines()[-1] if err.strip() else 'written'}")
     for key, by in out.items():
         progress(f"under py-spy: {key} {dict(by)}")
-    for title in ("throughput", "sessions"):
+    for _, title in titles:
         path = args.profile / f"{args.profile_tag}-{title}.txt"
         print(f"## {path.name}")
         print("\n".join(top_frames(path)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -227,18 +228,22 @@ async def throughput(open_: Opener, lines: int) -> tuple[int, int, float, float]
         await conn.close()
 
 
-async def echo(open_: Opener, samples: int) -> list[float]:
+async def echo(open_: Opener, samples: int, mark: Callable[[], None] = lambda: None) -> list[float]:
     """Seconds from sending one key to `cat` to receiving its echo, `samples` times (after one
-    key unmeasured)."""
+    key unmeasured); `mark()` is called just before the first measured key and just after
+    the last, the session open."""
     conn = await open_("cat")
     try:
         out = []
         for i in range(samples + 1):
+            if i == 1:
+                mark()
             t0 = time.perf_counter()
             await conn.send("a")
             await read_until(conn, b"a")
             if i:
                 out.append(time.perf_counter() - t0)
+        mark()
         return out
     finally:
         await conn.close()

@@ -24,6 +24,9 @@ up: pty/client.py bounds what waits. Three writes of uvicorn's own did not wait:
 **Text messages** are handed to the app's `on_text` as they are parsed, when nothing waits
 before them (a keystroke then reaches the program in the socket's own callback, without a
 task wakeup and the ASGI receive chain); anything the handler declines takes the queue.
+A read that is exactly one short text frame (a keystroke, as browsers send them) is unmasked
+and handed over without websockets' parser, whose generators cost more than the rest of the
+keystroke's trip through the server.
 
 **Output frames** (`can_send`, `send_frame`: pty/client.py's `Wire`, found by the app in the
 scope's extensions under WIRE) are written straight to the transport as whole binary
@@ -47,6 +50,11 @@ from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C part
+    from websockets.utils import apply_mask
 
 PONG_BACKLOG = 256 * 1024
 """Unsent bytes past which control-frame pongs are dropped. The app's own sends wait below
@@ -135,8 +143,39 @@ class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.write(_last[1])
 
     def data_received(self, data: bytes) -> None:
+        if not self._unparsed and self._one_text(data):
+            return
         self._unparsed += data
         self._feed()
+
+    def _one_text(self, data: bytes) -> bool:
+        """Whether `data`, read alone, was one whole short text message (FIN, masked, under
+        126 bytes: a keystroke, a resize, a ping) that `on_text` applied. The parser's
+        generators, its events and uvicorn's handlers are skipped; they hold no state for a
+        whole frame read between two others. Anything else, a parser mid-frame or
+        mid-message, or text that is not UTF-8, goes the long way, which says what is wrong."""
+        on_text = self.on_text
+        if on_text is None or len(data) < 6 or data[0] != 0x81:
+            return False
+        size = data[1] ^ 0x80  # the mask bit set, so the size; unmasked, over 127
+        if size > 125 or len(data) != 6 + size:
+            return False
+        conn = self.conn
+        if (
+            conn.state is not State.OPEN
+            or conn.current_size is not None
+            or conn.reader.buffer
+            or conn.parser_exc is not None
+            or self.close_sent
+            or self.frames
+            or not self.queue.empty()
+        ):
+            return False
+        try:
+            text = apply_mask(data[6:], data[2:6]).decode()
+        except UnicodeDecodeError:
+            return False
+        return on_text(text)
 
     def _feed(self) -> None:
         """Parse what was read, FEED bytes at a time, while the app has nothing waiting (or

@@ -275,3 +275,56 @@ async def test_text_goes_to_the_handler_in_order_and_what_it_declines_to_the_que
     peer.flush()
     await settle(lambda: len(received) == 4)
     assert received[-1]["text"] == "f"
+
+
+async def test_a_whole_text_frame_read_alone_skips_the_parser_which_stays_in_step(
+    connect: Any,
+) -> None:
+    hold = asyncio.Event()
+    protocol, transport, peer = connect(await accept_then(hold))
+    await settle(lambda: protocol.handshake_complete)
+    peer.received(transport)
+    handled: list[str] = []
+    protocol.on_text = lambda text: handled.append(text) is None
+    parsed: list[bytes] = []
+    receive_data = protocol.conn.receive_data
+
+    def spy(data: bytes) -> None:
+        parsed.append(data)
+        receive_data(data)
+
+    protocol.conn.receive_data = spy  # type: ignore[method-assign]
+    for text in ("a", "é" * 60, '{"type":"input","data":"x"}'):
+        peer.client.send_text(text.encode())
+        peer.flush()
+    assert handled == ["a", "é" * 60, '{"type":"input","data":"x"}']
+    assert parsed == []  # none went through websockets' parser
+    # A frame read in two halves takes the parser, which then leaves nothing behind.
+    peer.client.send_text(b"split")
+    data = b"".join(peer.client.data_to_send())
+    protocol.data_received(data[:3])
+    assert handled[-1] != "split"
+    protocol.data_received(data[3:])
+    assert handled[-1] == "split" and len(parsed) == 2
+    peer.client.send_text(b"fast again")
+    peer.flush()
+    assert handled[-1] == "fast again" and len(parsed) == 2
+    # Mid-message (a first fragment read), a whole text frame is the parser's to refuse.
+    peer.client.send_text(b"part", fin=False)
+    peer.flush()
+    protocol.data_received(bytes([0x81, 0x81, 1, 2, 3, 4, ord("z") ^ 1]))
+    assert protocol.conn.parser_exc is not None and transport.closing
+    assert "z" not in handled
+    hold.set()
+
+
+async def test_text_that_is_not_utf8_is_never_handed_to_the_handler(connect: Any) -> None:
+    hold = asyncio.Event()
+    protocol, transport, peer = connect(await accept_then(hold, []))
+    await settle(lambda: protocol.handshake_complete)
+    handled: list[str] = []
+    protocol.on_text = lambda text: handled.append(text) is None
+    mask = b"\x00\x00\x00\x00"
+    protocol.data_received(bytes([0x81, 0x82]) + mask + b"\xff\xfe")
+    assert handled == []
+    hold.set()
