@@ -211,19 +211,25 @@ async def read_until(conn: Conn, marker: bytes) -> tuple[int, int]:
         tail = seen[-(len(marker) - 1) :]
 
 
-async def throughput(open_: Opener, lines: int) -> tuple[int, int, float, float]:
+async def throughput(
+    open_: Opener, lines: int, mark: Callable[[], None] = lambda: None
+) -> tuple[int, int, float, float]:
     """`seq 1 LINES` typed into an interactive bash: (output bytes and messages at the client,
-    seconds from the Enter key to the end marker's arrival, and the client's CPU seconds)."""
+    seconds from the Enter key to the end marker's arrival, and the client's CPU seconds);
+    `mark()` is called just before the Enter key and just after the end marker."""
     conn = await open_("bash")
     try:
         # The markers are computed by bash, so their echo as typed does not match them.
         await conn.send("echo READY$((1+1))\r")
         await read_until(conn, b"READY2")
+        mark()
         cpu = time.process_time()
         start = time.perf_counter()
         await conn.send(f"seq 1 {lines}; echo END$((2+3))\r")
         total, pieces = await read_until(conn, b"END5")
-        return total, pieces, time.perf_counter() - start, time.process_time() - cpu
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        mark()
+        return total, pieces, seconds, cpu
     finally:
         await conn.close()
 
@@ -231,7 +237,7 @@ async def throughput(open_: Opener, lines: int) -> tuple[int, int, float, float]
 async def echo(open_: Opener, samples: int, mark: Callable[[], None] = lambda: None) -> list[float]:
     """Seconds from sending one key to `cat` to receiving its echo, `samples` times (after one
     key unmeasured); `mark()` is called just before the first measured key and just after
-    the last, the session open."""
+    the last (the session's open is not between them)."""
     conn = await open_("cat")
     try:
         out = []
@@ -249,19 +255,23 @@ async def echo(open_: Opener, samples: int, mark: Callable[[], None] = lambda: N
         await conn.close()
 
 
-async def sessions(open_: Opener, n: int, waves: int) -> tuple[float, list[float]]:
+async def sessions(
+    open_: Opener, n: int, waves: int, mark: Callable[[], None] = lambda: None
+) -> tuple[float, list[float]]:
     """Open `n` sessions at once: (seconds until every one has shown its first output, and the
     seconds from the write of one key to each session to that session's echo, in `waves` waves
-    of a key to every session)."""
+    of a key to every session); `mark()` is called before the opening and after it."""
 
     async def one() -> Conn:
         conn = await open_("ready")
         await read_until(conn, READY)
         return conn
 
+    mark()
     start = time.perf_counter()
     opened = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
     open_s = time.perf_counter() - start
+    mark()
     conns = [c for c in opened if not isinstance(c, BaseException)]
     try:
         if len(conns) < n:

@@ -47,3 +47,28 @@ def test_an_idle_server_loads_nothing_it_does_not_need(tmp_path: Path) -> None:
         if any(m == name or m.startswith(name + ".") for m in loaded)
     }
     assert wrong == {}, f"loaded by an idle server: {wrong}"
+
+
+KEEPER_IMPORTS = """
+import json, runpy, sys
+sys.argv = ["keeper"]  # no home: it says how to call it, and returns
+try:
+    runpy.run_module("vibetunnel.keeper", run_name="__main__")
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules if sys.modules[m] is not None)))
+"""
+
+
+def test_the_keeper_loads_no_tls() -> None:
+    # It starts with a server's first session: ssl (libssl, libcrypto) is 25 ms and 4 MB.
+    done = subprocess.run(
+        [sys.executable, "-c", KEEPER_IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    loaded = json.loads(done.stdout)
+    assert "vibetunnel.keeper.daemon" in loaded and "asyncio" in loaded
+    assert not {"ssl", "_ssl"} & set(loaded)

@@ -59,21 +59,22 @@ class Utf8Stream:
         self._dirty = True
         return self._decoder.decode(data)
 
-    def split(self, data: bytes) -> tuple[bytes, str]:
-        """`feed` and `text` at once. When `data` is whole, valid UTF-8 with nothing held
-        before or after it (nearly every read), the bytes are `data` itself: no encoding
-        back of what was just decoded."""
+    def whole(self, data: bytes) -> bytes:
+        """`feed`, cheaper: `data` itself when it is whole, valid UTF-8 with nothing held
+        before or after it (nearly every read), else its whole characters re-encoded. Clean
+        ASCII is not even decoded."""
         if not data:
-            return b"", ""
-        text = self._decoder.decode(data)
+            return b""
         if data.isascii():  # nothing is held after ASCII
-            whole = not self._dirty
+            if not self._dirty:
+                return data
             self._dirty = False
-            return (data if whole else text.encode("utf-8")), text
+            return self._decoder.decode(data).encode("utf-8")
+        text = self._decoder.decode(data)
         held: bytes = self._decoder.getstate()[0]
         whole = not self._dirty and not held and "\ufffd" not in text
         self._dirty = bool(held)
-        return (data if whole else text.encode("utf-8")), text
+        return data if whole else text.encode("utf-8")
 
     def finish_text(self) -> str:
         self._dirty = False  # a final decode leaves nothing held

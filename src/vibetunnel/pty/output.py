@@ -25,11 +25,13 @@ class Sink(Protocol):
 
 
 class Recording(Protocol):
-    def output(self, data: str) -> None: ...
+    def output(self, data: bytes) -> None:
+        """Whole, valid UTF-8."""
 
 
 class Output:
-    """Decode once, then screen, recording and sinks, in that order."""
+    """Whole UTF-8 (decoded only when not plain ASCII), then screen, recording and sinks,
+    in that order."""
 
     def __init__(
         self,
@@ -51,15 +53,15 @@ class Output:
 
     def feed(self, raw: bytes) -> None:
         """One PTY read."""
-        data, text = self._utf8.split(raw)
-        if text:
-            self._publish(text, data)
+        data = self._utf8.whole(raw)
+        if data:
+            self._publish(data)
 
     def finish(self) -> None:
         """End of output: a character cut short becomes U+FFFD."""
-        text = self._utf8.finish_text()
-        if text:
-            self._publish(text, text.encode("utf-8"))
+        data = self._utf8.finish()
+        if data:
+            self._publish(data)
 
     def held(self) -> bytes:
         return self._utf8.held()
@@ -67,7 +69,7 @@ class Output:
     def snapshot(self) -> bytes:
         return b"" if self.screen is None else self.screen.snapshot()
 
-    def _publish(self, text: str, data: bytes) -> None:
+    def _publish(self, data: bytes) -> None:
         self.last_output = time.time()
         if b"\x1b]" in data:
             for m in _TITLE.finditer(data):
@@ -77,4 +79,4 @@ class Output:
         for sink in self.sinks:
             sink.feed(data)
         if self.recording is not None:
-            self.recording.output(text)
+            self.recording.output(data)

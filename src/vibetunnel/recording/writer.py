@@ -103,10 +103,13 @@ def _open(state: _FileState) -> None:
         _reopen(state)
         return
     try:
-        state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # Never through a link: O_TRUNC on a link (or on a hard link's other name) would
         # empty a file outside the folder. The file is cut only once it is known plain.
-        state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        try:
+            state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        except FileNotFoundError:  # the folder first (rarely: it is made at start)
+            state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         os.ftruncate(state.fd, 0)
         # O_CREAT's mode does not apply to a file that already existed.
         os.fchmod(state.fd, FILE_MODE)
@@ -193,6 +196,8 @@ def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
                 state, t, kind, data = item[1:]
                 if state.broken:
                     continue
+                if isinstance(data, bytes):  # output: decoded here, off the event loop
+                    data = data.decode("utf-8", "surrogatepass")
                 # Never decreasing, whatever the clock or the calling thread did.
                 t = max(t, state.last_t)
                 state.last_t = t
@@ -269,7 +274,7 @@ class CastWriter:
         self._start = start
         self._state = _FileState(self.path, header)
         self._closer = weakref.finalize(self, _enqueue_close, self._state)
-        self._pending: list[str] = []
+        self._pending: list[bytes] = []
         self._pending_t = 0.0
         self._pending_len = 0
         self._timer: asyncio.TimerHandle | None = None
@@ -301,8 +306,13 @@ class CastWriter:
         if self._closer.alive:
             _queue.put_nowait((_EVENT, self._state, self._clock() - self._start, kind, data))
 
-    def output(self, data: str) -> None:
-        """Record terminal output (an "o" event). Ignored after `close()`.
+    def output(self, data: bytes | str) -> None:
+        """Record terminal output (an "o" event): whole UTF-8 bytes (a PTY's, from
+        `Utf8Stream`), or text. Ignored after `close()`.
+
+        Bytes are joined and decoded on the writer thread: a read costs the loop one list
+        append. (Text is encoded with "surrogatepass", so a lone surrogate reaches the
+        encoder as before, and is replaced there.)
 
         Inside an event loop, output arriving within COALESCE seconds becomes one event
         (timed at its first chunk): one queue item per PTY read would make the writer
@@ -310,6 +320,8 @@ class CastWriter:
         """
         if not self._closer.alive:
             return
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
         if not self._pending:
             self._pending_t = self._clock() - self._start
             try:
@@ -339,7 +351,7 @@ class CastWriter:
             self._quiet.cancel()
             self._quiet = None
         if self._pending:
-            data = self._pending[0] if len(self._pending) == 1 else "".join(self._pending)
+            data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
             _queue.put_nowait((_EVENT, self._state, self._pending_t, "o", data))
             self._pending.clear()
             self._pending_len = 0

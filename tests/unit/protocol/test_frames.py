@@ -263,24 +263,24 @@ def test_split_never_cuts_inside_first_char(limit: int) -> None:
 
 @settings(max_examples=500)
 @given(split_bytes(), st.binary(max_size=3))
-def test_split_is_text_and_its_encoding(case: tuple[bytes, list[bytes]], held: bytes) -> None:
-    # Whatever the reads, `split` gives what `text` and its encoding give: the raw bytes are
+def test_whole_is_the_encoding_of_text(case: tuple[bytes, list[bytes]], held: bytes) -> None:
+    # Whatever the reads, `whole` gives what `text` and its encoding give: the raw bytes are
     # passed through only when that is the same thing.
     _, chunks = case
     fast, slow = Utf8Stream(held), Utf8Stream(held)
     for chunk in chunks:
-        data, text = fast.split(chunk)
-        want = slow.text(chunk)
-        assert (data, text) == (want.encode("utf-8"), want)
+        assert fast.whole(chunk) == slow.text(chunk).encode("utf-8")
     assert fast.held() == slow.held()
     assert fast.finish() == slow.finish()
 
 
-def test_split_passes_whole_utf8_through_uncopied() -> None:
+def test_whole_passes_whole_utf8_through_uncopied() -> None:
     stream = Utf8Stream()
     for chunk in (b"plain ascii", "é€😀".encode()):
-        data, _ = stream.split(chunk)
-        assert data is chunk
-    stream.split(b"\xe2\x82")  # a character cut across two reads
-    data, text = stream.split(b"\xac and on")
-    assert (data, text) == ("€ and on".encode(), "€ and on")
+        assert stream.whole(chunk) is chunk
+    assert stream.whole(b"\xe2\x82") == b""  # a character cut across two reads
+    assert stream.whole(b"\xac and on") == "€ and on".encode()
+    assert stream.whole(b"\xe2") == b""
+    assert stream.whole(b"ascii after a cut") == "\ufffdascii after a cut".encode()
+    chunk = b"clean again"
+    assert stream.whole(chunk) is chunk

@@ -13,13 +13,13 @@ class Collect:
         self.log = [] if log is None else log
         self.name = name
         self.fed: list[bytes] = []
-        self.recorded: list[str] = []
+        self.recorded: list[bytes] = []
 
     def feed(self, data: bytes) -> None:
         self.fed.append(data)
         self.log.append((self.name, data))
 
-    def output(self, data: str) -> None:
+    def output(self, data: bytes) -> None:
         self.recorded.append(data)
         self.log.append((self.name, data))
 
@@ -35,7 +35,7 @@ def test_a_character_split_across_reads_arrives_whole() -> None:
     out.feed(euro[2:] + b"b")
     assert out.held() == b""
     assert sink.fed == [b"a", "€b".encode()]
-    assert rec.recorded == ["a", "€b"]
+    assert rec.recorded == [b"a", "€b".encode()]
     assert out.snapshot() == "a€b".encode()
 
 
@@ -91,15 +91,16 @@ def test_sinks_in_order_then_the_recording() -> None:
     assert log == [
         ("one", b"first "),
         ("two", b"first "),
-        ("rec", "first "),
+        ("rec", b"first "),
         ("one", b"second "),
         ("two", b"second "),
-        ("rec", "second "),
+        ("rec", b"second "),
         ("one", b"third"),
         ("two", b"third"),
-        ("rec", "third"),
+        ("rec", b"third"),
     ]
-    assert all(isinstance(data, str) for data in rec.recorded)
+    # The recording is given the very bytes the sinks were (its writer decodes them).
+    assert all(r is f for r, f in zip(rec.recorded, one.fed, strict=True))
 
 
 def test_the_screen_has_the_output_before_any_sink() -> None:
@@ -138,7 +139,7 @@ def test_without_a_screen_sinks_and_recording_still_get_output() -> None:
     assert out.screen is None
     out.feed(b"no screen")
     assert out.snapshot() == b""
-    assert sink.fed == [b"no screen"] and rec.recorded == ["no screen"]
+    assert sink.fed == [b"no screen"] and rec.recorded == [b"no screen"]
 
 
 def test_dropping_the_screen_later_keeps_sinks_fed() -> None:

@@ -435,3 +435,16 @@ def test_the_real_asciinema_player_reads_our_files(tmp_path: Path) -> None:
     # And its own v2 reader agrees with ours on the header.
     header = json.loads(path.read_text().split("\n", 1)[0])
     assert header["version"] == 2 and header["width"] == 80
+
+
+async def test_output_bytes_and_text_make_one_event(cast: Path) -> None:
+    # A PTY's output comes as UTF-8 bytes, decoded on the writer thread; text still works,
+    # and a lone surrogate in it is replaced there, as before.
+    w = new_writer(cast)
+    w.output("café ".encode())
+    w.output("and \ud800 text ")
+    w.output("😀".encode())
+    w.close()
+    flushed()
+    _, events = parse(cast.read_text(encoding="utf-8"))
+    assert [(e[1], e[2]) for e in events] == [("o", "café and \ufffd text 😀")]
