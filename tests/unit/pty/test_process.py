@@ -365,3 +365,25 @@ async def test_paused_process_finishes_at_once_leaving_output_to_the_reader(
     f.process.exited_with(6)
     assert w.exits == [6] and w.output == b"" and f.process.fd == -1
     assert read_until(f.spare, b"\n") == b"for-the-server\r\n"
+
+
+async def test_a_wakeup_stops_at_a_short_read_and_the_rest_comes_next(
+    spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read under SHORT_READ ends the wakeup's reads (no EAGAIN read for nothing); what
+    # comes later is read at the next wakeup, so nothing is lost or reordered.
+    reads: list[int] = []
+    real_read = os.read
+
+    def counting_read(fd: int, n: int) -> bytes:
+        reads.append(fd)  # counted before it can fail
+        return real_read(fd, n)
+
+    monkeypatch.setattr(process_module.os, "read", counting_read)
+    w = spawn("printf a; read x; printf b; exit 3").start()
+    await w.see(b"a")
+    assert reads == [w.process.fd]  # one read, not a second one failing with EAGAIN
+    w.process.write(b"\n")
+    await w.see(b"b")
+    assert await w.finished() == 3
+    assert bytes(w.output) == b"a\r\nb"
