@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import proctable
+import versions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,6 +131,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    versions.working_tree("ours").check()  # and its bytecode made, as an install makes it
     levels = [*LEVELS, "ours"]
     rss: dict[str, list[float]] = {name: [] for name in levels}
     pss: dict[str, list[float]] = {name: [] for name in levels}
