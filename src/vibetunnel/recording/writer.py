@@ -40,11 +40,12 @@ _OPEN, _EVENT, _CLOSE, _FLUSH = "open", "event", "close", "flush"
 COALESCE = 0.05
 """Seconds of heavy output merged into one "o" event (also the most a SIGKILL can lose)."""
 COALESCE_CHARS = 256 * 1024
-QUIET = 0.005
+QUIET = 0.025
 QUIET_CHARS = 16 * 1024
 """Output under QUIET_CHARS after QUIET seconds is queued then, not after COALESCE: typing
-and prompts reach the disk (and a crash's replay) within milliseconds, while fast typing
-still costs the writer thread one wakeup per 5 ms, not one per key."""
+and prompts reach the disk (and a crash's replay) within 25 ms, while fast typing costs the
+writer thread one wakeup per 25 ms, not one per key. Each wakeup takes the GIL from the
+event loop for a while: at 5 ms, recording cost fast typing some 10 µs of CPU a key."""
 
 _os_write = os.write
 """The one call that writes recording data (tests replace it to fake a full disk)."""
