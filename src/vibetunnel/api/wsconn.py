@@ -25,8 +25,8 @@ up: pty/client.py bounds what waits. Three writes of uvicorn's own did not wait:
 before them (a keystroke then reaches the program in the socket's own callback, without a
 task wakeup and the ASGI receive chain); anything the handler declines takes the queue.
 A read that is exactly one short text frame (a keystroke, as browsers send them) is unmasked
-and handed over without websockets' parser, whose generators cost more than the rest of the
-keystroke's trip through the server.
+and handed over without websockets' parser, whose generators were a third of a keystroke's
+time in `data_received` (docs/perf/README.md).
 
 **Output frames** (`can_send`, `send_frame`: pty/client.py's `Wire`, found by the app in the
 scope's extensions under WIRE) are written straight to the transport as whole binary
