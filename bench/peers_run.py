@@ -10,21 +10,17 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import re
-import signal
-import subprocess
-import threading
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import peers_clients as pc
 import peers_install
 import proctable
-from servers import Fleet, Server
+from servers import Fleet, Listening, Server
 from versions import Version
 
-START_TIMEOUT = 30.0
 SERIAL = itertools.count(1)
 """Each of our servers gets a home of its own: fresh, no recordings or sessions of the last."""
 OURS_ARGS = (
@@ -68,53 +64,31 @@ class Target:
         raise NotImplementedError
 
 
-class PeerProcess(Target):
-    """A peer server: `argv` in a session of its own, its port read from its output."""
+class PeerProcess(Listening, Target):
+    """A peer server: `argv`, its port read from its output; `connect` opens one
+    connection of its protocol."""
+
+    keep = 200  # ttyd logs every connection: keep the start only
+    stop_timeout = 10.0
 
     def __init__(self, argv: list[str], listening: re.Pattern[str]) -> None:
-        self.output: list[str] = []
-        self.port = 0
-        self._listening = threading.Event()
-        self._pattern = listening
-        self.process = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        self.pid = self.process.pid
-        self._drain = threading.Thread(target=self._read, daemon=True)
-        self._drain.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._listening.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"{argv[0]} did not start:\n{''.join(self.output[-20:])}")
+        super().__init__(Path(argv[0]).name, argv, dict(os.environ), listening)
+        assert self.ready is not None
+        self.port = int(self.ready.group(1))
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if len(self.output) < 200:  # ttyd logs every connection: keep the start only
-                self.output.append(line)
-            if not self.port and (m := self._pattern.search(line)):
-                self.port = int(m.group(1))
-                self._listening.set()
+    async def connect(self, program: str) -> pc.Conn:
+        raise NotImplementedError
 
-    def stop(self) -> None:
+    @contextlib.asynccontextmanager
+    async def opener(self) -> AsyncIterator[pc.Opener]:
+        yield self.connect
+
+    def stop(self) -> int:
         """SIGTERM (SIGKILL after 10 s), then end whatever it started that outlives it."""
         below = descendants(self.pid)
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        code = super().stop()
         proctable.end([pid for pid in below if proctable.alive(pid)])
-        self._drain.join(timeout=5)
+        return code
 
 
 class Ttyd(PeerProcess):
@@ -128,12 +102,8 @@ class Ttyd(PeerProcess):
             [*argv, "sh", "-c", 'exec "$@"', "peer"], re.compile(r"Listening on port: (\d+)")
         )
 
-    @contextlib.asynccontextmanager
-    async def opener(self) -> AsyncIterator[pc.Opener]:
-        async def open_(program: str) -> pc.Conn:
-            return await pc.TtydConn.open(self.port, program)
-
-        yield open_
+    async def connect(self, program: str) -> pc.Conn:
+        return await pc.TtydConn.open(self.port, program)
 
 
 class Terminado(PeerProcess):
@@ -144,12 +114,8 @@ class Terminado(PeerProcess):
         argv = [str(peers_install.VENV_PYTHON), str(script), json.dumps(pc.PROGRAMS)]
         super().__init__(argv, re.compile(r"terminado listening on (\d+)"))
 
-    @contextlib.asynccontextmanager
-    async def opener(self) -> AsyncIterator[pc.Opener]:
-        async def open_(program: str) -> pc.Conn:
-            return await pc.TerminadoConn.open(self.port, program)
-
-        yield open_
+    async def connect(self, program: str) -> pc.Conn:
+        return await pc.TerminadoConn.open(self.port, program)
 
 
 class Ours(Target):

@@ -57,9 +57,68 @@ def signals_deferred() -> Iterator[None]:
                 signal.raise_signal(got[0])
 
 
-class Server:
-    """`vibetunnel serve --port 0 ARGS` with `VIBETUNNEL_HOME=home`, in a session of its own
-    (a Ctrl-C at the terminal reaches the bench only, which then stops it in order)."""
+class Listening:
+    """A program in a session of its own (a Ctrl-C at the terminal reaches the bench only),
+    its output drained for its whole life so that a chatty one never blocks; started once a
+    line of its output matches `pattern` (`ready`, that match)."""
+
+    keep: int | None = None
+    """Lines of output kept, the first ones; None keeps them all."""
+    stop_timeout = STOP_TIMEOUT
+
+    def __init__(
+        self, what: str, argv: list[str], env: dict[str, str], pattern: re.Pattern[str]
+    ) -> None:
+        self.output: list[str] = []
+        self.ready: re.Match[str] | None = None
+        self._pattern = pattern
+        self._listening = threading.Event()
+        self.process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            env=env,
+            start_new_session=True,
+        )
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._listening.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{what} did not start:\n{''.join(self.output)}")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if self.keep is None or len(self.output) < self.keep:
+                self.output.append(line)
+            if self.ready is None and (m := self._pattern.search(line)):
+                self.ready = m
+                self._listening.set()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> int:
+        """SIGTERM, SIGKILL after `stop_timeout` seconds; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._drain.join(timeout=5)
+        return code
+
+
+class Server(Listening):
+    """`vibetunnel serve --port 0 ARGS` with `VIBETUNNEL_HOME=home`."""
 
     def __init__(
         self, home: Path, args: tuple[str, ...], env: dict[str, str], nofile: int | None = None
@@ -68,58 +127,24 @@ class Server:
         self.args = args
         self.env = env
         """Besides os.environ: what selects the code version (`vt` and `stop` get it too)."""
-        self.url = ""
-        self.output: list[str] = []
-        self._listening = threading.Event()
         home.mkdir(parents=True, exist_ok=True)
         # prlimit execs the server: the pid is the server's. Soft and hard, so the server's
         # own raise to the hard limit (files.raise_open_files_limit) cannot lift it.
         limit = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] if nofile else []
-        self.process = subprocess.Popen(
+        super().__init__(
+            "server",
             [*limit, sys.executable, "-m", "vibetunnel", "serve", "--port", "0", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, **env, "VIBETUNNEL_HOME": str(home)},
-            start_new_session=True,
+            {**os.environ, **env, "VIBETUNNEL_HOME": str(home)},
+            LISTENING,
         )
-        # Drains the output for the server's whole life, so a chatty one never blocks.
-        self._drain = threading.Thread(target=self._read, daemon=True)
-        self._drain.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._listening.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not start:\n{''.join(self.output)}")
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-            if not self.url and (m := LISTENING.search(line)):
-                self.url = m.group(1)
-                self._listening.set()
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def url(self) -> str:
+        return self.ready.group(1) if self.ready else ""
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://", 1)
-
-    def stop(self) -> int:
-        """SIGTERM, SIGKILL after STOP_TIMEOUT; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._drain.join(timeout=5)
-        return code
 
 
 class Fleet:
