@@ -261,9 +261,7 @@ def main() -> int:
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes per echo latency round")
     ap.add_argument("--sessions", type=int, default=300, help="idle sessions for memory")
     ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--compare", metavar="REV", help="before: git worktree of REV")
-    which.add_argument("--before", metavar="PATH", type=Path, help="before: checkout at PATH")
+    versions.add_before_options(ap)
     ap.add_argument(
         "--after", metavar="PATH", type=Path, help="after: checkout at PATH (default: this tree)"
     )
@@ -276,12 +274,8 @@ def main() -> int:
     after = (
         versions.from_path("after", args.after) if args.after else versions.working_tree("after")
     )
-    if args.compare:
-        targets = [versions.from_rev("before", args.compare), after]
-    elif args.before:
-        targets = [versions.from_path("before", args.before), after]
-    else:
-        targets = [versions.working_tree("server")]
+    before = versions.before(args)
+    targets = [before, after] if before else [versions.working_tree("server")]
     for v in targets:
         v.check()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

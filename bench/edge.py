@@ -417,9 +417,7 @@ def table(rows: list[tuple[str, list[str]]], labels: list[str]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    which = ap.add_mutually_exclusive_group(required=True)
-    which.add_argument("--compare", metavar="REV", help="before: git worktree of REV")
-    which.add_argument("--before", metavar="PATH", type=Path, help="before: checkout at PATH")
+    versions.add_before_options(ap, required=True)
     ap.add_argument(
         "--after", metavar="PATH", type=Path, help="after: checkout (default: this tree)"
     )
@@ -433,11 +431,8 @@ def main() -> int:
     after = (
         versions.from_path("after", args.after) if args.after else versions.working_tree("after")
     )
-    before = (
-        versions.from_rev("before", args.compare)
-        if args.compare
-        else versions.from_path("before", args.before)
-    )
+    before = versions.before(args)
+    assert before is not None  # required
     targets = [before, after]
     for v in targets:
         v.check()

@@ -32,7 +32,6 @@ import proctable
 import versions
 from bench import progress, quantile_ms
 from servers import Fleet, Server
-from versions import Version
 
 
 async def one_round(args: argparse.Namespace, srv: Server, r: int) -> tuple[list[float], int, str]:
@@ -83,9 +82,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds (per version)")
     ap.add_argument("--procs", type=int, default=2, help="processes the clients run in")
     ap.add_argument("--quick", action="store_true", help="100 clients, 20 lines, 1 round")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--compare", metavar="REV", help="before: git worktree of REV")
-    which.add_argument("--before", metavar="PATH", type=Path, help="before: checkout at PATH")
+    versions.add_before_options(ap)
     args = ap.parse_args()
     if args.quick:
         args.clients, args.lines, args.rounds = 100, 20, 1
@@ -95,12 +92,9 @@ def main() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, bench._interrupt)
 
-    targets: list[Version] = []
-    if args.compare:
-        targets.append(versions.from_rev("before", args.compare))
-    elif args.before:
-        targets.append(versions.from_path("before", args.before))
-    targets.append(versions.working_tree("after" if targets else "ours"))
+    before = versions.before(args)
+    after = versions.working_tree("after" if before else "ours")
+    targets = [before, after] if before else [after]
     for v in targets:
         v.check()
 

@@ -5,6 +5,7 @@ over the editable install.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -87,3 +88,19 @@ def from_rev(label: str, rev: str) -> Version:
     elif git("rev-parse", "HEAD", cwd=path) != sha:
         sys.exit(f"bench: {path} exists but is not at {short}: remove it or use --before PATH")
     return from_path(label, path)
+
+
+def add_before_options(ap: argparse.ArgumentParser, required: bool = False) -> None:
+    """--compare REV or --before PATH: the "before" code of a side-by-side run."""
+    which = ap.add_mutually_exclusive_group(required=required)
+    which.add_argument("--compare", metavar="REV", help="before: git worktree of REV")
+    which.add_argument("--before", metavar="PATH", type=Path, help="before: checkout at PATH")
+
+
+def before(args: argparse.Namespace) -> Version | None:
+    """The "before" version `add_before_options` asked for, or None."""
+    if args.compare:
+        return from_rev("before", args.compare)
+    if args.before:
+        return from_path("before", args.before)
+    return None
