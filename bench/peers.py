@@ -97,6 +97,27 @@ def switches(pids: list[int]) -> int:
 # -- one load on one server ---------------------------------------------------------------------
 
 
+class Meter:
+    """What a target's holders spent between two `mark()`s: CPU seconds and voluntary
+    context switches (a load marks just before its timed part and just after it)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.marks: list[tuple[dict[int, float], int]] = []
+
+    def mark(self) -> None:
+        holders = self.target.holders()
+        self.marks.append((cpu_of(holders), switches(holders)))
+
+    def cpu(self) -> float:
+        (before, _), (after, _) = self.marks
+        return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+    def wakeups(self) -> int:
+        (_, before), (_, after) = self.marks
+        return after - before
+
+
 def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> None:
     """`load` against a started `target`, its figures appended to `out`."""
     import peers_clients as pc
@@ -107,48 +128,29 @@ def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> 
         async with target.opener() as open_:
             return await body(open_)
 
+    meter = Meter(target)
     if load == "tp":
         # CPU and wakeups while the output streams: the session's open is not counted (for
         # ours it is the keeper's start with the first session, 0.1 s of imports).
-        marks: list[tuple[dict[int, float], int]] = []
-
-        def mark() -> None:
-            holders = target.holders()
-            marks.append((cpu_of(holders), switches(holders)))
-
-        tp = asyncio.run(with_opener(lambda o: pc.throughput(o, args.seq, mark)))
+        tp = asyncio.run(with_opener(lambda o: pc.throughput(o, args.seq, meter.mark)))
         total, messages, seconds, client_cpu = tp
-        (cpu0, sw0), (cpu1, sw1) = marks
-        cpu = sum(t - cpu0.get(pid, 0.0) for pid, t in cpu1.items())
         mb = total / 1e6
         out["mb_s"][name].append(mb / seconds)
-        out["cpu_ms_mb"][name].append(cpu * 1000 / mb)
-        out["wakeups_mb"][name].append((sw1 - sw0) / mb)
+        out["cpu_ms_mb"][name].append(meter.cpu() * 1000 / mb)
+        out["wakeups_mb"][name].append(meter.wakeups() / mb)
         out["tp_bytes"][name].append(total)
         out["msgs_mb"][name].append(messages / mb)
         out["client_ms_mb"][name].append(client_cpu * 1000 / mb)
     elif load == "echo":
-        marks: list[dict[int, float]] = []
-        times = asyncio.run(
-            with_opener(
-                lambda o: pc.echo(o, args.echo, lambda: marks.append(cpu_of(target.holders())))
-            )
-        )
-        cpu = sum(t - marks[0].get(pid, 0.0) for pid, t in marks[1].items())
-        out["echo_cpu_us"][name].append(cpu * 1e6 / args.echo)
+        times = asyncio.run(with_opener(lambda o: pc.echo(o, args.echo, meter.mark)))
+        out["echo_cpu_us"][name].append(meter.cpu() * 1e6 / args.echo)
         out["echo50"][name].append(quantile(times, 0.5) * 1000)
         out["echo99"][name].append(quantile(times, 0.99) * 1000)
     elif load == "sessions":
-        marks = []
         open_s, lat = asyncio.run(
-            with_opener(
-                lambda o: pc.sessions(
-                    o, args.sessions, args.waves, lambda: marks.append(cpu_of(target.holders()))
-                )
-            )
+            with_opener(lambda o: pc.sessions(o, args.sessions, args.waves, meter.mark))
         )
-        cpu = sum(t - marks[0].get(pid, 0.0) for pid, t in marks[1].items())
-        out["open_cpu_ms"][name].append(cpu * 1e3 / args.sessions)
+        out["open_cpu_ms"][name].append(meter.cpu() * 1e3 / args.sessions)
         out["open_s"][name].append(open_s)
         out["bcast50"][name].append(quantile(lat, 0.5) * 1000)
         out["bcast99"][name].append(quantile(lat, 0.99) * 1000)
