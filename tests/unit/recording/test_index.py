@@ -14,7 +14,6 @@ import pytest
 from tests.conftest import UNIT
 from vibetunnel.errors import NotFound, RecordingNotFound
 from vibetunnel.protocol.times import iso, unix
-from vibetunnel.recording import index as index_module
 from vibetunnel.recording.asciicast import event_line, header_line, parse
 from vibetunnel.recording.index import RecordingIndex
 
@@ -377,16 +376,8 @@ def test_concurrent_changes_are_all_kept(index: RecordingIndex, folder: Path) ->
 
 
 def test_changes_without_save_are_written_at_once_by_the_next_save(
-    index: RecordingIndex, folder: Path, monkeypatch: pytest.MonkeyPatch
+    index: RecordingIndex, folder: Path, writes: list[bytes]
 ) -> None:
-    writes: list[bytes] = []
-    real = index_module.write_private
-
-    def counted(path: Path, data: bytes) -> None:
-        writes.append(data)
-        real(path, data)
-
-    monkeypatch.setattr(index_module, "write_private", counted)
     write_cast(folder, "gone")
     for i in range(50):
         index.start(entry(f"s{i:02}"), save=False)

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import UNIT, wait_until
-from vibetunnel.recording import index as index_module
 from vibetunnel.recording.recorder import Recordings
 
 T0 = 1704067200.0
@@ -24,20 +23,6 @@ def stored(folder: Path) -> list[dict[str, Any]]:
     data = json.loads((folder / "metadata.json").read_text())
     recordings: list[dict[str, Any]] = data["recordings"]
     return recordings
-
-
-@pytest.fixture
-def writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every write of metadata.json from now on."""
-    done: list[bytes] = []
-    real = index_module.write_private
-
-    def counted(path: Path, data: bytes) -> None:
-        done.append(data)
-        real(path, data)
-
-    monkeypatch.setattr(index_module, "write_private", counted)
-    return done
 
 
 def test_sessions_started_at_once_are_one_index_write(
