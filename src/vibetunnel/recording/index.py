@@ -461,8 +461,9 @@ class RecordingIndex:
             self._active.discard(id)
             if known:
                 self._version += 1
-        if known and save:
-            self.save()
+        if known:
+            if save:
+                self.save()
         elif not existed:
             raise RecordingNotFound()
 

@@ -270,6 +270,13 @@ def test_delete_a_file_without_entry_or_entry_without_file(
     assert index.list() == []
 
 
+def test_delete_without_save_of_an_entry_without_file(index: RecordingIndex) -> None:
+    # A vt registration that never made its file: the entry goes, in memory, no error.
+    index.start(entry("entryonly"))
+    index.delete("entryonly", save=False)
+    assert index.list() == [] and index.dirty
+
+
 @pytest.mark.parametrize("bad", ["..", "../x", "/etc/passwd", "", "a/b", "x\0"])
 def test_delete_rejects_bad_ids(index: RecordingIndex, folder: Path, bad: str) -> None:
     with pytest.raises(RecordingNotFound):
