@@ -105,12 +105,17 @@ def split_utf8(data: bytes | bytearray, limit: int) -> int:
     return cut
 
 
+def cut_off(pending: bytearray, limit: int) -> bytes:
+    """Cut the next frame's data (at most `limit` bytes of whole characters) off `pending`."""
+    cut = split_utf8(pending, limit)
+    data = bytes(pending[:cut])
+    del pending[:cut]
+    return data
+
+
 def take(pending: bytearray, limit: int) -> bytes:
     """Cut the next frame (at most `limit` bytes of whole characters) off `pending`."""
-    cut = split_utf8(pending, limit)
-    frame = encode(bytes(pending[:cut]))
-    del pending[:cut]
-    return frame
+    return encode(cut_off(pending, limit))
 
 
 class SharedFrames:
@@ -133,8 +138,6 @@ class SharedFrames:
         if n <= limit and n == len(self._data) and pending == self._data:
             pending.clear()
             return self._frame
-        cut = split_utf8(pending, limit)
-        data = bytes(pending[:cut])
-        del pending[:cut]
-        self._data, self._frame = data, encode(data)
+        self._data = cut_off(pending, limit)
+        self._frame = encode(self._data)
         return self._frame
