@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from limits import RateLimitItemPerMinute
+from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
@@ -135,27 +136,27 @@ class SharedRateLimiter:
 
     async def hit(self, key: str) -> tuple[bool, RateState]:
         """As RateLimiter.hit, counted in Redis (in memory during an outage)."""
-        if not self._link.worth_trying():
-            return await self.local.hit(key)
-        try:
-            allowed = await self._limiter.hit(self._item, self.name, key)
-            state = await self._state(key)
-        except self._link.errors as exc:
-            self._link.failed(exc)
-            return await self.local.hit(key)
-        self._link.succeeded()
-        return allowed, state
+        return await self._ask(self._limiter.hit, self.local.hit, key)
 
     async def peek(self, key: str) -> tuple[bool, RateState]:
         """As RateLimiter.peek, against Redis (memory during an outage)."""
+        return await self._ask(self._limiter.test, self.local.peek, key)
+
+    async def _ask(
+        self,
+        check: Callable[[RateLimitItem, str, str], Awaitable[bool]],
+        local: Callable[[str], Awaitable[tuple[bool, RateState]]],
+        key: str,
+    ) -> tuple[bool, RateState]:
+        """`check` in Redis and the state after it; `local` instead while it is out."""
         if not self._link.worth_trying():
-            return await self.local.peek(key)
+            return await local(key)
         try:
-            allowed = await self._limiter.test(self._item, self.name, key)
+            allowed = await check(self._item, self.name, key)
             state = await self._state(key)
         except self._link.errors as exc:
             self._link.failed(exc)
-            return await self.local.peek(key)
+            return await local(key)
         self._link.succeeded()
         return allowed, state
 
