@@ -33,8 +33,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 PY="$VENV/bin/python"
-# The test extras pin ruff and mypy exactly; the build hook runs `npm ci` and `npm run build`.
-"$PY" -m pip install -q -e '.[test]'
+# Every package at the version scripts/constraints.txt names (the build's isolated environment
+# too: pip reads PIP_CONSTRAINT there as well); the build hook runs `npm ci` and `npm run build`.
+PIP_CONSTRAINT="$PWD/scripts/constraints.txt" "$PY" -m pip install -q -e '.[test]'
 
 echo "== ruff (lint and format)"
 "$PY" -m ruff check src tests bench

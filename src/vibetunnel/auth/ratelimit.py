@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import MemoryStorage
@@ -130,7 +130,8 @@ class SharedRateLimiter:
             "async+" + link.url,
             implementation="redispy",
             key_prefix=LIMITS_PREFIX,
-            connection_pool=link.pool,  # type: ignore[arg-type]
+            # Any: limits and redis-py annotate the pool each their own way, by release.
+            connection_pool=cast(Any, link.pool),
         )
         self._limiter: limits.aio.strategies.MovingWindowRateLimiter = AsyncMovingWindow(storage)
 

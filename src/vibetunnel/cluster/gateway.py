@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
@@ -132,8 +132,10 @@ class Gateway:
             except self.link.errors:
                 await asyncio.sleep(1.0)
             finally:
+                # Through a typed name: redis-py's own annotation of aclose changes by release.
+                close: Callable[[], Awaitable[None]] = pubsub.aclose
                 with contextlib.suppress(*self.link.errors):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await close()
 
     def learn(self, session_id: str, session: dict[str, Any] | None) -> None:
         """What an owner answered (None: deleted), known here at once: a client that made a

@@ -155,10 +155,11 @@ class Owner:
                 continue
             pipe = self.link.client.pipeline(transaction=False)
             for entry in entries:
-                fields = dict(entry.fields)
+                # Any: redis-py's annotation of the fields changes by release.
+                fields: dict[Any, Any] = dict(entry.fields)
                 if entry.data is not None:
                     fields["o"] = bytes(entry.data)
-                pipe.xadd(entry.key, fields, maxlen=keys.STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                pipe.xadd(entry.key, fields, maxlen=keys.STREAM_MAXLEN, approximate=True)
             for session_id in deleted - self._streams.keys():  # not registered again since
                 # After its last entry: its end stays a while for late mirrors.
                 pipe.expire(keys.output(session_id), keys.ENDED_STREAM_TTL)
