@@ -1,9 +1,13 @@
-"""Private files in the home, written whole: the one place that knows how.
+"""Private files in the home, written whole, and the home itself: the one place that knows how.
 
 Every file the server keeps (the secret, the password hash, refresh tokens, server.json, the
 recordings index) is written the same way: a temporary file beside it, mode 0600, synced, then
 renamed over it (or linked to it, to create it only if it is missing). A reader, or a crash,
 only ever sees the old content or the new one, whole.
+
+Every folder the program makes (the home, any missing folder above it, recordings/, tls/) is
+made by `private_dir`, mode 0700 whatever the umask; `check_home` refuses a home that another
+user could have written to (docs/security.md, "Other users of this machine").
 """
 
 from __future__ import annotations
@@ -46,9 +50,28 @@ def raise_open_files_limit() -> int:
     return soft
 
 
+def private_dir(path: Path) -> None:
+    """Make folder `path` and every missing folder above it, each mode 0700 whatever the
+    umask (mkdir's mode is cut by it, so each is set again at once, before its child is
+    made). A folder that exists is left as it is; a name that is no folder raises OSError."""
+    if os.path.isdir(path):
+        return
+    missing = [path]
+    while not os.path.isdir(missing[-1].parent) and missing[-1].parent != missing[-1]:
+        missing.append(missing[-1].parent)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR)
+        except FileExistsError:
+            if os.path.isdir(folder):
+                continue  # made meanwhile by another process of ours
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder)) from None
+        os.chmod(folder, PRIVATE_DIR)
+
+
 def _synced_temp(path: Path, data: bytes) -> str:
     """A private temporary file beside `path` holding `data`, on disk; returns its name."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -150,3 +173,91 @@ def remove_stale_temps(path: Path) -> None:
     for stale in path.parent.glob(f".{path.name}.*{_TMP_SUFFIX}"):
         with contextlib.suppress(OSError):
             stale.unlink()
+
+
+class UnsafeHome(Exception):
+    """The home, something in it or a folder above it is not the user's own: another user
+    could have written it (or could replace it). The message names the path and why."""
+
+
+LOOSE_BEFORE = frozenset({"keeper.json"})
+"""Files this program makes in the home that an older version could leave writable by others
+(keeper.json was written at the umask's mode, then chmod'ed): tightened at start, with a
+note, rather than refused. keeper/daemon.py names the file (INFO); a test holds them equal."""
+
+_SHARED_BITS = stat.S_IWGRP | stat.S_IWOTH
+
+
+def check_home(home: Path) -> list[str]:
+    """Refuse (UnsafeHome) a home another user could have written to, or could swap for one
+    of her own; the notes of what was tightened (LOOSE_BEFORE), else [].
+
+    Refused: a folder above the home that belongs to another user (root is fine) or that
+    group or others may write without the sticky bit (/tmp's 1777 is fine); the home, or an
+    entry in it or in one of its folders (lstat: links are not followed), that belongs to
+    another user or that group or others may write (a link's own mode means nothing and is
+    not looked at). One lstat per entry, no file is read: cheap with thousands of recordings.
+    Raises OSError (FileNotFoundError for a missing home) when it cannot look.
+    """
+    uid = os.geteuid()
+    for folder in _above(home):
+        st = os.stat(folder)
+        if st.st_uid not in (uid, 0):
+            raise UnsafeHome(
+                f"{folder} (a folder above the home) belongs to uid {st.st_uid}, not you "
+                f"(uid {uid}) nor root: its owner could replace {home}"
+            )
+        if st.st_mode & _SHARED_BITS and not st.st_mode & stat.S_ISVTX:
+            raise UnsafeHome(
+                f"{folder} (a folder above the home) is {_writable_by(st)} (mode "
+                f"{_mode(st)}) without the sticky bit: they could replace {home}; chmod go-w it"
+            )
+    st = os.stat(home)
+    _check_entry(home, st, uid)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeHome(f"{home} is not a folder")
+    notes: list[str] = []
+    with os.scandir(home) as entries:
+        for entry in entries:
+            est = entry.stat(follow_symlinks=False)
+            if (
+                entry.name in LOOSE_BEFORE
+                and est.st_mode & _SHARED_BITS
+                and est.st_uid == uid
+                and stat.S_ISREG(est.st_mode)
+            ):
+                os.chmod(entry.path, PRIVATE_FILE)
+                notes.append(f"{entry.path} was {_writable_by(est)} (mode {_mode(est)}): made 0600")
+                continue
+            _check_entry(entry.path, est, uid)
+            if stat.S_ISDIR(est.st_mode):
+                with os.scandir(entry.path) as inner:
+                    for item in inner:
+                        _check_entry(item.path, item.stat(follow_symlinks=False), uid)
+    return notes
+
+
+def _above(home: Path) -> list[Path]:
+    """Every folder above the home, as named and as reached through links, root first."""
+    named = Path(os.path.abspath(home))
+    found: list[Path] = []
+    for path in (named, named.resolve()):
+        for folder in reversed(path.parents):
+            if folder not in found:
+                found.append(folder)
+    return found
+
+
+def _check_entry(path: str | Path, st: os.stat_result, uid: int) -> None:
+    if st.st_uid != uid:
+        raise UnsafeHome(f"{path} belongs to uid {st.st_uid}, not you (uid {uid})")
+    if st.st_mode & _SHARED_BITS and not stat.S_ISLNK(st.st_mode):
+        raise UnsafeHome(f"{path} is {_writable_by(st)} (mode {_mode(st)}): chmod go-w it")
+
+
+def _writable_by(st: os.stat_result) -> str:
+    return "writable by others" if st.st_mode & stat.S_IWOTH else "writable by its group"
+
+
+def _mode(st: os.stat_result) -> str:
+    return f"{stat.S_IMODE(st.st_mode):04o}"

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vibetunnel.files import write_private
+from vibetunnel.files import private_dir, write_private
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -103,7 +103,7 @@ def self_signed(home: Path, addresses: list[str]) -> tuple[Path, Path]:
         )
         .sign(key, hashes.SHA256())
     )
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(folder)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

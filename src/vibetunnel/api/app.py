@@ -34,6 +34,7 @@ from vibetunnel.auth import (
 )
 from vibetunnel.config import Config
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.files import private_dir
 from vibetunnel.keeper.client import Attachment, KeeperLink
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.recording.recorder import Recordings
@@ -50,7 +51,7 @@ def create_app(
     """The app. With `keep_sessions` or a `keeper` (attached before: keeper.client.find),
     programs are spawned by the keeper and outlive this server: the keeper attached, or,
     with none, one started at the first spawn. Else they are this process's children."""
-    config.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(config.home)
     tokens = TokenService(load_or_create_secret(config.home)) if config.auth else None
     # With --redis, rate limits and refresh tokens are shared by every node (docs/security.md).
     shared = RedisLink(config.redis_url) if config.redis_url else None

@@ -9,6 +9,7 @@ from vibetunnel.auth import LOGIN_TOKEN_TTL
 from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
 from vibetunnel.auth.user import user_name
+from vibetunnel.cli import home as homes
 from vibetunnel.cli.local import LocalError, server_url
 from vibetunnel.config import home_dir
 
@@ -21,6 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     home = home_dir()
+    if code := homes.refused(home, "vibetunnel login-link"):
+        return code
     try:
         url = server_url(home)
         tokens = TokenService(load_or_create_secret(home))

@@ -13,6 +13,7 @@ import sys
 
 from ..auth.passwords import ENV_PASSWORD, password_path, set_password
 from ..config import home_dir
+from . import home as homes
 
 HELP = "set the login password"
 
@@ -25,13 +26,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the new password, store its hash; exit status 1 on mismatch, empty input or EOF."""
     del args
+    home = home_dir()
+    # Before the password is asked: a hash written where another user can write is hers.
+    if code := homes.refused(home, "vibetunnel passwd", make=True):
+        return code
     try:
         password = _read_password()
     except EOFError:
         return _fail("no password given")
     except ValueError as e:
         return _fail(str(e))
-    home = home_dir()
     try:
         set_password(home, password)
     except ValueError as e:

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from vibetunnel.cli import home as homes
 from vibetunnel.config import home_dir, recordings_dir
 from vibetunnel.errors import RecordingNotFound
 from vibetunnel.recording.asciicast import CastFormatError, parse
@@ -57,6 +58,9 @@ def _write(text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the recording's output events to stdout, keeping (scaled) time."""
+    # What a recording holds goes to this terminal as it is: only from a home of ours.
+    if code := homes.refused(home_dir(), "vibetunnel play"):
+        return code
     try:
         with RecordingIndex(recordings_dir(home_dir())).open(args.id) as f:
             raw = f.read()

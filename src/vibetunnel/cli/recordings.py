@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from vibetunnel.cli import home as homes
 from vibetunnel.config import home_dir, recordings_dir
 from vibetunnel.protocol.times import unix
 from vibetunnel.recording.index import RecordingIndex
@@ -71,6 +72,8 @@ def format_table(entries: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """List the index of `<home>/recordings`, without changing anything on disk."""
+    if code := homes.refused(home_dir(), "vibetunnel recordings"):
+        return code
     index = RecordingIndex(recordings_dir(home_dir()))
     # A server may be writing: read only, never repair from here.
     index.load(repair=False)

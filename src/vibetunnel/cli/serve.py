@@ -15,6 +15,7 @@ import uvloop
 from vibetunnel.api.peers import proxy_networks
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
+from vibetunnel.cli import home as homes
 from vibetunnel.cli import reach
 from vibetunnel.config import SERVER_FILE, Config
 from vibetunnel.files import raise_open_files_limit, write_private
@@ -124,6 +125,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"vibetunnel: --port must be 0..65535, got {args.port}", file=sys.stderr)
         return 2
     home = Config().home
+    # Before anything is made in it (tls/ first) and before a port or a keeper: a home that
+    # another user could write would hand her the password, the secret and the sessions.
+    if code := homes.refused(home, "vibetunnel", make=True):
+        return code
     try:
         tls = reach.tls_files(args, home)
     except (reach.ReachError, OSError, ValueError) as exc:

@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 
+from vibetunnel.cli import home as homes
 from vibetunnel.config import home_dir
 from vibetunnel.keeper.client import KeeperError, gone, stop
 from vibetunnel.vt.link import server_info
@@ -25,6 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     home = home_dir()
+    if code := homes.refused(home, "vibetunnel"):
+        return code
     info = server_info(home)
     if info is None:
         print("vibetunnel: no server running")

@@ -15,6 +15,7 @@ from ..auth.secret import SecretError, load_or_create_secret
 from ..auth.tokens import MAX_TOKEN_TTL, TokenService, parse_duration
 from ..auth.user import user_name
 from ..config import home_dir
+from . import home as homes
 from .local import LocalError, get, server_url
 
 HELP = "print an access token signed with the local secret"
@@ -65,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     sub = args.sub if args.sub is not None else user_name()
     if not sub:
         return _fail("--sub must not be empty")
+    if code := homes.refused(home_dir(), "vibetunnel token", make=True):
+        return code
     try:
         secret = load_or_create_secret(home_dir())
     except (SecretError, OSError) as e:

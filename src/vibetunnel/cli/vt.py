@@ -15,6 +15,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 
+from vibetunnel.cli import home as homes
 from vibetunnel.cli.local import LocalError, get
 from vibetunnel.config import SESSION_ENV, home_dir
 from vibetunnel.vt.link import describe, find_server, token
@@ -68,6 +69,8 @@ def nested_refusal(env: dict[str, str]) -> str | None:
 
 def list_sessions() -> int:
     home = home_dir()
+    if code := homes.refused(home, "vt"):
+        return code
     url = find_server(home)
     if url is None:
         print("vt: no VibeTunnel server running", file=sys.stderr)
@@ -89,6 +92,9 @@ def list_sessions() -> int:
 
 
 def run(opts: Options) -> int:
+    # It writes the recording there and sends the home's token to the server it names.
+    if code := homes.refused(home_dir(), "vt", make=True):
+        return code
     raw = RawMode(0)
     relay = Relay(
         opts.argv,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.errors import VibeTunnelError
+from vibetunnel.files import private_dir
 from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import (
     Channel,
@@ -85,7 +86,7 @@ def connect(home: Path) -> socket.socket | None:
 def start(home: Path) -> None:
     """Start a keeper for `home`: in its own session (no terminal's Ctrl-C reaches it), and
     not our child (it forks away at once), so it outlives this server."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(home)
     log = os.open(home / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     try:
         first = subprocess.run(
@@ -152,7 +153,7 @@ def claim(home: Path) -> int:
     The keeper refuses a second server too, but it may not run yet (it starts with the first
     session), so the home itself is locked. The kernel drops the lock when the process dies.
     """
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(home)
     fd = os.open(home / SERVER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -30,7 +30,7 @@ from typing import Any
 
 from vibetunnel import __version__
 from vibetunnel.errors import VibeTunnelError
-from vibetunnel.files import raise_open_files_limit
+from vibetunnel.files import private_dir, raise_open_files_limit, write_private
 from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import Channel, Message, peer_uid
 from vibetunnel.keeper.table import Entry
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s keeper %(levelname)s: %(message)s", force=True
     )
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(home)
     lock = os.open(home / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -408,11 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     raise_open_files_limit()
     listener = _listen(home)
     info = home / INFO
-    info.write_text(
-        json.dumps({"pid": os.getpid(), "protocol": PROTOCOL, "version": __version__}),
-        encoding="utf-8",
-    )
-    os.chmod(info, 0o600)
+    # Whole and 0600 from its first byte (write_text, then chmod, left it at the umask's
+    # mode for a moment, and for good if the keeper died in between).
+    about = {"pid": os.getpid(), "protocol": PROTOCOL, "version": __version__}
+    write_private(info, json.dumps(about).encode())
     log.info("keeper %d for %s", os.getpid(), home)
     try:
         asyncio.run(Keeper(home).run(listener))

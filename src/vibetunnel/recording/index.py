@@ -31,7 +31,13 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from vibetunnel.errors import RecordingNotFound
-from vibetunnel.files import is_plain, open_plain, remove_stale_temps, write_private
+from vibetunnel.files import (
+    is_plain,
+    open_plain,
+    private_dir,
+    remove_stale_temps,
+    write_private,
+)
 from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.times import iso, unix
 from vibetunnel.protocol.values import is_int, is_number
@@ -271,7 +277,7 @@ class RecordingIndex:
         # Once, before use: holding the lock over the .cast inspection costs no reader.
         with self._lock:
             if repair:
-                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(self.folder)
                 remove_stale_temps(self.index_path)
             stored = self._read_index()
             entries: dict[str, Entry] = {}

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vibetunnel.files import open_plain
+from vibetunnel.files import open_plain, private_dir
 from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
 from vibetunnel.recording.index import repair_cast
 
@@ -109,7 +109,7 @@ def _open(state: _FileState) -> None:
         try:
             state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         except FileNotFoundError:  # the folder first (rarely: it is made at start)
-            state.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(state.path.parent)
             state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
         os.ftruncate(state.fd, 0)
         # O_CREAT's mode does not apply to a file that already existed.

@@ -245,4 +245,6 @@ def test_passwd_unwritable_home(
     monkeypatch.setenv("VIBETUNNEL_HOME", str(blocker / "home"))  # parent is a file
     monkeypatch.setattr(sys, "stdin", io.StringIO("pw\n"))
     assert run(passwd_cli, []) == 1
-    assert "cannot write" in capsys.readouterr().err
+    assert f"cannot use the home {blocker / 'home'}: {blocker}: not a folder" in (
+        capsys.readouterr().err
+    )
