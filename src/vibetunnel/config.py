@@ -14,6 +14,9 @@ TERM = "xterm-256color"
 """The terminal every session's program is told it runs in (xterm.js emulates it)."""
 SERVER_FILE = "server.json"
 """`<home>/server.json`: `{url, pid}` of the running server, how `vt` finds it."""
+SERVER_LOCK = "server.lock"
+"""`<home>/server.lock`: locked (flock) by the running server for its lifetime; holds its pid.
+Its holder (files.lock_holder) is the server: `stop` and `vt` trust that, not a pid on file."""
 
 
 def home_dir() -> Path:

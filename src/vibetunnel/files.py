@@ -261,3 +261,53 @@ def _writable_by(st: os.stat_result) -> str:
 
 def _mode(st: os.stat_result) -> str:
     return f"{stat.S_IMODE(st.st_mode):04o}"
+
+
+def lock_holder(path: Path) -> int | None:
+    """The pid of the process that holds an flock on `path` (for `<home>/server.lock`: the
+    running server), or None when none does or the file is missing.
+
+    Asked of the kernel, not of a pid written down: /proc/locks names the holder of a lock
+    on the file's inode, and that process must have the file open (/proc/PID/fd). A pid
+    that a file names from long ago, since reused by another process, is never taken for
+    the holder. Raises OSError when /proc cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    with open("/proc/locks", encoding="ascii", errors="replace") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2147126 0 EOF"; a waiter's line has "->".
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK" or not fields[4].isdigit():
+            continue
+        inode = fields[5].rsplit(":", 1)[-1]
+        pid = int(fields[4])
+        # The device is not compared: overlayfs may name another one than stat does. The
+        # holder's open file is compared instead, as stat sees it.
+        if inode == str(st.st_ino) and pid > 0 and _has_open(pid, st):
+            return pid
+    return None
+
+
+def _has_open(pid: int, st: os.stat_result) -> bool:
+    """Process `pid` has the file of `st` open (False if its fds cannot be read)."""
+    fds = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fds)
+    except OSError:
+        return False
+    for name in names:
+        try:
+            other = os.stat(f"{fds}/{name}")
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False

@@ -21,6 +21,7 @@ import pytest
 from tests.conftest import UNIT, RunningServer, create, processes_of, start_server, wait_until
 from tests.integration.test_recordings import asciinema_cat, cast_path, output_of, read_cast
 from tests.integration.wsclient import TermClient
+from vibetunnel.files import private_dir, write_private
 from vibetunnel.keeper.channel import recv_messages, send_message
 from vibetunnel.keeper.client import alive, connect, keeper_pid
 from vibetunnel.keeper.wire import PROTOCOL
@@ -153,8 +154,12 @@ async def test_stop_sessions_leaves_no_process(tmp_path: Path) -> None:
             ignores_hup = create(api, command="/bin/sh", args=["-c", "trap '' HUP; sleep 600"])
         keeper = keeper_pid(home)
         assert keeper is not None and all(alive(p) for p in pids)
+        assert srv.process is not None
+        server_pid = srv.process.pid
         done = vibetunnel(home, "stop")
         assert done.returncode == 0, done.stderr
+        assert f"stopped the server (pid {server_pid})" in done.stdout
+        assert srv.process.wait(timeout=10 * UNIT) == 0 and not (home / "server.json").exists()
         assert "4 session(s) keep running" in done.stdout
         assert all(alive(p) for p in pids) and alive(keeper)
         done = vibetunnel(home, "stop", "--sessions")
@@ -167,6 +172,65 @@ async def test_stop_sessions_leaves_no_process(tmp_path: Path) -> None:
         assert all(e["exitedAt"] is not None for e in table["sessions"])
     finally:
         srv.stop()
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def stale_home(tmp_path: Path, pid: int) -> Path:
+    """A home a killed server left: server.json and server.lock name `pid`, now anyone's."""
+    home = tmp_path / "home"
+    private_dir(home)
+    write_private(
+        home / "server.json", json.dumps({"url": "http://127.0.0.1:1", "pid": pid}).encode()
+    )
+    write_private(home / "server.lock", str(pid).encode())
+    return home
+
+
+def test_stop_leaves_a_stale_pid_alone(tmp_path: Path) -> None:
+    unrelated = subprocess.Popen(["sleep", "600"])
+    try:
+        home = stale_home(tmp_path, unrelated.pid)
+        done = vibetunnel(home, "stop")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("vibetunnel: no server running")
+        assert f"server.json named pid {unrelated.pid}" in done.stdout
+        assert unrelated.poll() is None, "the unrelated process was signalled"
+        assert not (home / "server.json").exists()  # stale: removed
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+
+
+def test_stop_signals_the_holder_of_the_lock_not_a_pid_on_file(tmp_path: Path) -> None:
+    unrelated = subprocess.Popen(["sleep", "600"])
+    home = stale_home(tmp_path, unrelated.pid)
+    # A server that holds the lock but has not written server.json yet (it is starting).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(home / "server.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        done = vibetunnel(home, "stop")
+        assert done.returncode == 0, done.stderr
+        assert f"stopped the server (pid {holder.pid})" in done.stdout
+        assert holder.wait(timeout=10 * UNIT) == -signal.SIGTERM
+        assert unrelated.poll() is None
+    finally:
+        for process in (holder, unrelated):
+            process.kill()
+            process.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
 
 
 def test_keeper_starts_with_the_first_session(srv: RunningServer) -> None:

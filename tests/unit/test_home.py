@@ -1,5 +1,5 @@
 """The home as files.py makes and checks it: folders 0700 whatever the umask, and a home that
-another user could have written to refused, naming the path and why.
+another user could have written to refused, naming the path and why; and the holder of a lock.
 
 Another user is simulated with os.chown to uid 65534, which root may do (CI runs as root);
 those tests are skipped otherwise.
@@ -8,9 +8,12 @@ those tests are skipped otherwise.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from vibetunnel.files import (
     LOOSE_BEFORE,
     UnsafeHome,
     check_home,
+    lock_holder,
     private_dir,
     write_private,
 )
@@ -238,3 +242,51 @@ def test_only_keeper_json_is_tightened(home: Path) -> None:
     os.chmod(home / "sessions.json", 0o666)  # made by write_private: never wide by our hand
     assert "sessions.json is writable by others" in refusal(home)
     assert mode(home / "sessions.json") == 0o666
+
+
+# -- lock_holder ----------------------------------------------------------------------------
+
+
+HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_lock_holder_is_the_process_that_holds_the_lock(tmp_path: Path) -> None:
+    lock = tmp_path / "server.lock"
+    assert lock_holder(lock) is None  # no file
+    lock.write_text(str(os.getpid()))
+    assert lock_holder(lock) is None  # a pid written down holds nothing
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        assert lock_holder(lock) == holder.pid
+        fd = os.open(lock, os.O_RDONLY)  # this process has it open, unlocked: not the holder
+        try:
+            assert lock_holder(lock) == holder.pid
+        finally:
+            os.close(fd)
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+    assert lock_holder(lock) is None  # the kernel dropped the lock with its holder
+
+
+def test_lock_holder_of_a_lock_held_here(tmp_path: Path) -> None:
+    fd = os.open(tmp_path / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert lock_holder(tmp_path / "server.lock") == os.getpid()
+        other = tmp_path / "other.lock"  # another file's lock is not this one's
+        other.write_text("")
+        assert lock_holder(other) is None
+    finally:
+        os.close(fd)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vibetunnel.config import SERVER_LOCK
 from vibetunnel.errors import VibeTunnelError
 from vibetunnel.files import private_dir
 from vibetunnel.keeper import table
@@ -43,8 +44,6 @@ from vibetunnel.pty.process import PtyProcess
 START_TIMEOUT = 10.0
 ANSWER_TIMEOUT = 30.0
 LOG = "keeper.log"
-SERVER_LOCK = "server.lock"
-"""`<home>/server.lock`: locked (flock) by the running server for its lifetime; holds its pid."""
 
 
 class KeeperError(VibeTunnelError):

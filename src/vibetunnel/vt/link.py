@@ -1,7 +1,8 @@
 """vt's link to the local server: find it, register, stream, and come back after a drop.
 
-The server says where it listens in `<home>/server.json` ({"url", "pid"}). No file, a dead
-pid or a refused connection all mean "no server": the link then tries again every `retry`
+The server says where it listens in `<home>/server.json` ({"url", "pid"}). No file, a pid
+that does not hold `<home>/server.lock` (a dead server's) or a refused connection all mean
+"no server": the link then tries again every `retry`
 seconds, forever, in the background. Only the very first failure is reported (one line);
 later reconnections are silent. Output produced while unlinked is not lost: it is in the
 screen snapshot sent at the next registration (as output frames right after the register
@@ -15,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +28,9 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from vibetunnel.aio import race
 from vibetunnel.auth.secret import SecretError, load_or_create_secret
 from vibetunnel.auth.tokens import TokenService
-from vibetunnel.config import SERVER_FILE
+from vibetunnel.config import SERVER_FILE, SERVER_LOCK
 from vibetunnel.errors import ProtocolError
+from vibetunnel.files import lock_holder
 from vibetunnel.protocol import frames
 from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.close import Close, reason
@@ -72,12 +73,13 @@ def server_info(home: Path) -> ServerInfo | None:
         return None
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return None
+    # The server only if that pid holds the home's lock now: a killed server's file names a
+    # pid (and a port) that may since be anyone's, who would be sent our token.
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if lock_holder(home / SERVER_LOCK) != pid:
+            return None
+    except OSError:
         return None
-    except PermissionError:
-        pass  # alive, someone else's: the connection attempt will tell
     cert = info.get("cert")
     return ServerInfo(url.rstrip("/"), pid, cert if isinstance(cert, str) else None)
 

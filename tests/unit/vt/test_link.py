@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jwt
 
+from vibetunnel.keeper.client import claim
 from vibetunnel.vt.link import find_server, host_url, token
 
 
@@ -23,7 +24,25 @@ def test_no_file(tmp_path: Path) -> None:
 
 def test_live_server(tmp_path: Path) -> None:
     write(tmp_path, {"url": "http://127.0.0.1:4020/", "pid": os.getpid()})
-    assert find_server(tmp_path) == "http://127.0.0.1:4020"
+    lock = claim(tmp_path)  # as the server does: this process holds the home's lock
+    try:
+        assert find_server(tmp_path) == "http://127.0.0.1:4020"
+    finally:
+        os.close(lock)
+    assert find_server(tmp_path) is None  # released: no server, whatever the file says
+
+
+def test_a_live_pid_without_the_lock_is_no_server(tmp_path: Path) -> None:
+    # A killed server's file, its pid since reused (here: a sleep), its port maybe anyone's:
+    # vt must not send that pid's port our token.
+    other = subprocess.Popen(["sleep", "600"])
+    try:
+        write(tmp_path, {"url": "http://127.0.0.1:4020", "pid": other.pid})
+        (tmp_path / "server.lock").write_text(str(other.pid))
+        assert find_server(tmp_path) is None
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_dead_pid_is_no_server(tmp_path: Path) -> None:
