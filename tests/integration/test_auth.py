@@ -317,6 +317,10 @@ async def test_cross_origin_websocket_refused(server: RunningServer) -> None:
 
 def test_no_auth_warns_loudly(server: RunningServer) -> None:
     assert any("authentication is OFF" in line for line in server.output)
+    # Started with --port 0: the warning names the port picked, as the listening line does.
+    assert server.port != 0
+    reach = f"Anyone who can reach 127.0.0.1:{server.port} gets a shell"
+    assert any(line.startswith(reach) for line in server.output), server.output
 
 
 async def test_read_only_share_link_watches_but_cannot_type(secured: RunningServer) -> None:

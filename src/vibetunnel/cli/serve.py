@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+from urllib.parse import urlsplit
 
 import uvloop
 
@@ -179,7 +180,6 @@ def run(args: argparse.Namespace) -> int:
     from vibetunnel.auth import LOGIN_TOKEN_TTL, SecretError
     from vibetunnel.keeper.client import KeeperError, claim, find
 
-    warn_no_auth(config)
     raise_open_files_limit()
     try:
         # First: one server per home (the lock lives as long as this process); then the
@@ -204,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     server_file = config.home / SERVER_FILE
 
     def listening(url: str) -> None:
+        warn_no_auth(config, url)  # the address as bound: with --port 0, the port picked
         print(f"VibeTunnel listening on {url}", flush=True)
         login = None
         if tokens is not None:
@@ -237,15 +238,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def warn_no_auth(config: Config) -> None:
-    """Say it loudly: without auth, reaching the port means getting a shell."""
+def warn_no_auth(config: Config, url: str) -> None:
+    """Say it loudly: without auth, reaching the port means getting a shell. `url` is the
+    one the server listens on (the port it was given, or picked for --port 0)."""
     if config.auth:
         return
     bar = "!" * 72
     lines = [
         bar,
         "WARNING: authentication is OFF (--no-auth).",
-        f"Anyone who can reach {config.host}:{config.port} gets a shell as {user_name()}.",
+        f"Anyone who can reach {urlsplit(url).netloc} gets a shell as {user_name()}.",
     ]
     if not is_loopback(config.host):
         lines += [
