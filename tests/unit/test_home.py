@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import stat
 import subprocess
@@ -290,3 +291,61 @@ def test_lock_holder_of_a_lock_held_here(tmp_path: Path) -> None:
         assert lock_holder(other) is None
     finally:
         os.close(fd)
+
+
+OPEN_OTHER = """
+import fcntl, os, sys, time
+locked = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(locked, fcntl.LOCK_EX)
+opened = os.open(sys.argv[2], os.O_RDONLY)
+print("held", flush=True)
+time.sleep(600)
+"""
+
+HANDED_ON = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+if os.fork() == 0:
+    print(os.getpid(), flush=True)
+    time.sleep(600)
+os._exit(0)
+"""
+
+
+def test_a_process_holding_another_lock_with_the_file_open_is_not_its_holder(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "server.lock"
+    lock.write_text("")
+    other = subprocess.Popen(
+        [sys.executable, "-c", OPEN_OTHER, str(tmp_path / "other.lock"), str(lock)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "held\n"
+        assert lock_holder(tmp_path / "other.lock") == other.pid
+        assert lock_holder(lock) is None
+    finally:
+        other.kill()
+        other.wait()
+        assert other.stdout is not None
+        other.stdout.close()
+
+
+def test_a_locker_that_is_gone_is_never_named(tmp_path: Path) -> None:
+    # The kernel names the process that took the lock; here it has exited and its child
+    # holds the lock on. Its pid may be anyone's by now: it is not named as the holder.
+    lock = tmp_path / "server.lock"
+    locker = subprocess.Popen(
+        [sys.executable, "-c", HANDED_ON, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    assert locker.stdout is not None
+    child = int(locker.stdout.readline())
+    try:
+        assert locker.wait(timeout=30) == 0
+        assert lock_holder(lock) is None
+    finally:
+        os.kill(child, signal.SIGKILL)
+        locker.stdout.close()
