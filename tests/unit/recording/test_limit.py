@@ -3,19 +3,23 @@ why, nothing after; a resumed file that ended there stays ended; writers hold th
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from tests.clock import FakeClock
+from tests.clock import T0, FakeClock
 from tests.conftest import UNIT, wait_until
 from tests.unit.recording.test_writer import flushed, new_writer, open_fds_to
+from vibetunnel.recording import writer as writer_module
 from vibetunnel.recording.asciicast import parse, valid_prefix_length
+from vibetunnel.recording.recorder import Recordings
 from vibetunnel.recording.writer import MARKER_ROOM, STOPPED, CastWriter
 
 LIMIT = 8 * 1024
@@ -225,3 +229,38 @@ def test_asciinema_reads_a_recording_ended_at_its_limit(tmp_path: Path) -> None:
     printed = result.stdout.decode("utf-8")
     assert printed == "".join(e[2] for e in events if e[1] == "o")
     assert printed.startswith("row 0\r\n") and STOPPED not in printed
+
+
+def test_a_session_is_told_of_a_failure_and_then_of_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recs = Recordings(tmp_path / "recordings", max_bytes=LIMIT)
+    session = SimpleNamespace(
+        id="s1", name="sh", command="sh", args=[], cwd="/", cols=80, rows=24, created_at=T0
+    )
+    try:
+        recorder = recs.for_session(session)  # type: ignore[arg-type]
+        assert recorder is not None
+        told: list[str | None] = []
+        recorder.watch(lambda: told.append(recorder.error))
+        recorder.output(b"first")
+        flushed()
+
+        def full(fd: int, data: bytes | memoryview) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(writer_module, "_os_write", full)
+        recorder.output(b"lost")
+        flushed()
+        monkeypatch.undo()
+        assert len(told) == 1 and "write failed: No space left" in str(told[0])
+        for _ in range(10):
+            recorder.output(b"y" * 1000)
+        flushed()
+        assert told[1:] == [SAID], "then the limit, which ends it"
+        recs.forget_unwritten("zz").result(5 * UNIT)  # the index worker has done the cut
+        got = recs.index.get("s1")
+        size = (tmp_path / "recordings" / "s1.cast").stat().st_size
+        assert got["endedAt"] is not None and got["bytes"] == size <= LIMIT
+    finally:
+        recs.close()
