@@ -79,7 +79,7 @@ def read_cast(path: Path) -> tuple[dict[str, Any], list[list[Any]]]:
     for event in events:
         assert isinstance(event, list) and len(event) == 3
         assert isinstance(event[0], int | float) and event[0] >= 0
-        assert event[1] in ("o", "i", "r") and isinstance(event[2], str)
+        assert event[1] in ("o", "i", "r", "m") and isinstance(event[2], str)
     times = [e[0] for e in events]
     assert times == sorted(times), "event times never go back"
     return header, events

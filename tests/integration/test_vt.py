@@ -539,3 +539,45 @@ async def test_a_registration_without_a_recording_leaves_no_entry(
             return {e["id"] for e in api.get("/api/recordings").json()} & set(ids)
 
     wait_until(lambda: not listed(), what="no entry left by registrations without a file")
+
+
+async def test_vt_ends_its_recording_at_the_servers_size_and_says_so(
+    tmp_path: Path, term: Terminal
+) -> None:
+    home = tmp_path / "home"
+    srv = start_server(home, "--no-auth", "--max-recording-size", "64K", "--rate-limit", "100000")
+    stopped = "recording stopped at its size limit of 64 KiB (--max-recording-size)"
+    program = (
+        "import itertools, time\n"
+        "for i in itertools.count():\n"
+        "    print(f'line-{i:07}', flush=True)\n"
+        "    if i % 50 == 0:\n"
+        "        time.sleep(0.005)\n"
+    )
+    try:
+        term.run(["--name", "printer", sys.executable, "-c", program], vt_env(home))
+        sid = session_named(srv, "printer")["id"]
+
+        def said() -> dict[str, Any] | None:
+            shown = next(s for s in sessions(srv) if s["id"] == sid)
+            return shown if shown["recordingError"] is not None else None
+
+        shown = wait_until(said, 10 * UNIT, "the session to say its recording ended")
+        assert (shown["status"], shown["recording"], shown["recordingError"]) == (
+            "running",
+            False,
+            stopped,
+        )
+        path = home / "recordings" / f"{sid}.cast"
+        data = path.read_bytes()
+        assert len(data) <= 64 * 1024 and data.endswith(f'"{stopped}"]\n'.encode())
+        last = json.loads(data.splitlines()[-2])[2]  # the last output recorded
+        recorded = int(last.rsplit("line-", 1)[1][:7]) if "line-" in last else 0
+        term.expect(f"line-{recorded + 3000:07}", 20 * UNIT)  # the program runs on
+        # A server started later hears it in vt's registration.
+        srv.restart()
+        again = session_named(srv, "printer")
+        assert (again["id"], again["recording"], again["recordingError"]) == (sid, False, stopped)
+        assert path.read_bytes() == data
+    finally:
+        srv.stop()  # vt is killed by the fixture

@@ -41,6 +41,8 @@ from vibetunnel.recording.recorder import Recordings
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 PRUNE_EVERY = 86400.0
+BUDGET_EVERY = 60.0
+"""Seconds between two checks of the recordings budget while the server runs."""
 
 log = logging.getLogger("vibetunnel")
 
@@ -64,7 +66,11 @@ def create_app(
             else OffLoop(RefreshStore(config.home / "refresh.json"))
         )
     # After attaching: the keeper has stopped writing, so the index may repair the files.
-    recs = Recordings(config.recordings_dir)
+    recs = Recordings(
+        config.recordings_dir,
+        max_bytes=config.max_recording_size,
+        budget=config.recordings_budget,
+    )
     manager = SessionManager(
         max_sessions=config.max_sessions,
         record_input=config.record_input,
@@ -83,7 +89,13 @@ def create_app(
                 exited_at = session.exited_at or time.time()
                 recs.ended_meanwhile(session.id, session.exit_code, exited_at)
 
-    link = KeeperLink(config.home, manager.kept_exit, manager.keeper_lost, kept)
+    link = KeeperLink(
+        config.home,
+        manager.kept_exit,
+        manager.keeper_lost,
+        kept,
+        config.max_recording_size,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,11 +105,11 @@ def create_app(
             manager.spawner = link
         if cluster is not None:
             await cluster.start()
-        task = None
+        tasks = [asyncio.create_task(_budget_kept(recs))]  # after adopting kept sessions
         if config.keep_recordings_days is not None:
-            task = asyncio.create_task(_prune_daily(recs, config.keep_recordings_days))
+            tasks.append(asyncio.create_task(_prune_daily(recs, config.keep_recordings_days)))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
         if cluster is not None:
             await cluster.stop()
@@ -167,6 +179,14 @@ def create_app(
     _mount_web(app)
     app.add_middleware(EdgeMiddleware, gate=security.gate)
     return app
+
+
+async def _budget_kept(recs: Recordings) -> None:
+    """Check the recordings budget now and every BUDGET_EVERY seconds: running sessions'
+    recordings grow (and each end checks it too). The check runs on the index worker."""
+    while True:
+        recs.check_budget()
+        await asyncio.sleep(BUDGET_EVERY)
 
 
 async def _prune_daily(recs: Recordings, days: float) -> None:

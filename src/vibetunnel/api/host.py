@@ -23,7 +23,7 @@ from vibetunnel.errors import Conflict, ProtocolError, SessionNotFound
 from vibetunnel.protocol import close as reasons
 from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.close import Close
-from vibetunnel.protocol.host import Exit, Register
+from vibetunnel.protocol.host import Exit, RecordingError, Register
 from vibetunnel.pty.manager import SessionManager
 from vibetunnel.pty.remote import RemotePty
 from vibetunnel.pty.session import Session
@@ -61,7 +61,8 @@ async def serve_host(ws: WebSocket, manager: SessionManager, recordings: Recordi
         return
     remote = RemotePty(reg.pid)
     session = _session(reg, remote)
-    session.recording_error = recordings.error  # vt writes to the same folder
+    # vt writes to the same folder; it says if its recording failed or stopped.
+    session.recording_error = reg.recording_error or recordings.error
     _replace_stale_link(manager, reg.id)
     try:
         manager.adopt(session)
@@ -167,6 +168,10 @@ async def _receive(ws: WebSocket, session: Session, remote: RemotePty) -> None:
         if isinstance(msg, Exit):
             remote.finish(msg.code)
             raise _Ended()
+        if isinstance(msg, RecordingError):
+            session.recording_error = msg.error  # recording: false, and why
+            session.on_change()
+            continue
         # vt's PTY has this size now (its own terminal, or a browser's resize echoed back).
         session.cols, session.rows = msg.cols, msg.rows
         session.on_change()

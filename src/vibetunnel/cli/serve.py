@@ -18,7 +18,7 @@ from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
 from vibetunnel.cli import home as homes
 from vibetunnel.cli import reach
-from vibetunnel.config import SERVER_FILE, Config
+from vibetunnel.config import MIN_SIZE, SERVER_FILE, Config, format_size, parse_size
 from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.server import serve
 
@@ -62,6 +62,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=Config.keep_recordings_days,
         metavar="DAYS",
         help="delete recordings older than DAYS",
+    )
+    parser.add_argument(
+        "--max-recording-size",
+        type=size,
+        default=Config.max_recording_size,
+        metavar="SIZE",
+        help=f"a recording ends at this size (default {format_size(Config.max_recording_size)}"
+        "; SIZE in bytes or with K, M, G, T: powers of 1024)",
+    )
+    parser.add_argument(
+        "--recordings-budget",
+        type=size,
+        default=Config.recordings_budget,
+        metavar="SIZE",
+        help="past this size of all recordings, delete finished ones, oldest first (default "
+        f"{format_size(Config.recordings_budget)})",
     )
     parser.add_argument(
         "--idle-timeout",
@@ -117,6 +133,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
 
 
+def size(text: str) -> int:
+    """A SIZE option's bytes (config.parse_size), at least MIN_SIZE; argparse names the
+    option in its error and exits 2."""
+    try:
+        value = parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value < MIN_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small: at least {format_size(MIN_SIZE)}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -168,6 +196,8 @@ def run(args: argparse.Namespace) -> int:
         record_input=args.record_input,
         max_sessions=args.max_sessions,
         keep_recordings_days=args.keep_recordings,
+        max_recording_size=args.max_recording_size,
+        recordings_budget=args.recordings_budget,
         ws_idle_timeout=args.idle_timeout,
         trusted_proxies=proxies,
         header_timeout=args.header_timeout,
@@ -186,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         # keeper of earlier servers' sessions, if one runs. With none, none is started now:
         # the first session starts it (an idle server has no keeper beside it).
         claim(config.home)
-        keeper = find(config.home)
+        keeper = find(config.home, max_recording=config.max_recording_size)
     except (KeeperError, OSError) as exc:
         print(f"vibetunnel: {exc}", file=sys.stderr)
         return 1
@@ -215,7 +245,12 @@ def run(args: argparse.Namespace) -> int:
             print(extra, flush=True)
         # How `vt` and the commands find this server: on loopback, pinned to our certificate.
         local = url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
-        info = {"url": local, "pid": os.getpid(), "cert": str(tls[0]) if tls else None}
+        info = {
+            "url": local,
+            "pid": os.getpid(),
+            "cert": str(tls[0]) if tls else None,
+            "maxRecordingSize": config.max_recording_size,  # vt's recordings end there too
+        }
         write_private(server_file, json.dumps(info).encode())
 
     try:

@@ -168,27 +168,35 @@ def claim(home: Path) -> int:
     return fd
 
 
-def find(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment | None:
+def find(
+    home: Path, timeout: float = ANSWER_TIMEOUT, max_recording: int | None = None
+) -> Attachment | None:
     """Attach to the keeper of `home` if one runs, or start one if the last keeper left
     sessions in its table (programs that ended while no server ran, or ran under a killed
     keeper): the sessions of earlier servers come back. None if there are none: no keeper
     is started. Raises KeeperError."""
     sock = connect(home)
     if sock is None and table.left(home):
-        return attach(home, timeout)
-    return None if sock is None else _hello(sock, timeout)
+        return attach(home, timeout, max_recording)
+    return None if sock is None else _hello(sock, timeout, max_recording)
 
 
-def attach(home: Path, timeout: float = ANSWER_TIMEOUT) -> Attachment:
+def attach(
+    home: Path, timeout: float = ANSWER_TIMEOUT, max_recording: int | None = None
+) -> Attachment:
     """Attach this process as the server of `home`'s keeper, starting the keeper if none
-    runs. Raises KeeperError."""
-    return _hello(connect_or_start(home), timeout)
+    runs. `max_recording`: the bytes at which the keeper ends a recording it carries on
+    while no server runs (None: the default, config.MAX_RECORDING). Raises KeeperError."""
+    return _hello(connect_or_start(home), timeout, max_recording)
 
 
-def _hello(sock: socket.socket, timeout: float) -> Attachment:
+def _hello(sock: socket.socket, timeout: float, max_recording: int | None) -> Attachment:
     inbox = Inbox()
+    hello = {"type": "hello", "protocol": PROTOCOL, "pid": os.getpid()}
+    if max_recording is not None:
+        hello["maxRecording"] = max_recording
     try:
-        send_message(sock, {"type": "hello", "protocol": PROTOCOL, "pid": os.getpid()})
+        send_message(sock, hello)
         got = recv_messages(sock, lambda m: m["type"] in ("ready", "refused"), timeout, inbox)
     except (OSError, TimeoutError, WireError) as exc:
         sock.close()
@@ -261,8 +269,11 @@ class KeeperLink:
         on_exit: Callable[[str, int | None, float], None],
         on_lost: Callable[[str], None],
         on_kept: Callable[[list[tuple[Message, int | None]]], None],
+        max_recording: int | None = None,
     ) -> None:
         self.home = home
+        self.max_recording = max_recording
+        """Told to the keeper at each hello: where it ends the recordings it carries on."""
         self._on_exit = on_exit
         self._on_lost = on_lost
         self._on_kept = on_kept
@@ -289,7 +300,9 @@ class KeeperLink:
         # this same server's second hello.
         async with self._attaching:
             if self.channel is None or self.channel.closed:
-                self.take(await asyncio.to_thread(attach, self.home))
+                self.take(
+                    await asyncio.to_thread(attach, self.home, max_recording=self.max_recording)
+                )
         assert self.channel is not None
         return self.channel
 

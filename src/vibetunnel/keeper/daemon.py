@@ -4,7 +4,9 @@ It spawns each program on a PTY (asked by the attached server), reaps it, and ke
 master. A server attaches with `hello` and is handed every master: from then on the server
 reads and writes the PTYs itself and the keeper only waits for exits. When the server goes
 (cleanly, after `bye` with each screen, or killed), the keeper reads every PTY itself,
-keeping the screen and appending to the recording, until the next server attaches.
+keeping the screen and appending to the recording, until the next server attaches. The
+recordings it carries on end at the size the last server said in its `hello` (that server's
+`--max-recording-size`), as that server's own would have.
 
 It exits when no server is attached and no program runs, or on `stop`. It stays small and
 dull on purpose: it is the one part that cannot be restarted without ending the sessions.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel import __version__
+from vibetunnel.config import MAX_RECORDING
 from vibetunnel.errors import VibeTunnelError
 from vibetunnel.files import private_dir, raise_open_files_limit, write_private
 from vibetunnel.keeper import table
@@ -38,6 +41,7 @@ from vibetunnel.keeper.wire import PROTOCOL
 from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.messages import check_size
 from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.protocol.values import is_int
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess, get_winsize
 from vibetunnel.recording.replay import read_screen
@@ -70,6 +74,8 @@ class Keeper:
         self.sessions: dict[str, Held] = {}
         self.server: Channel | None = None
         self.server_pid = 0
+        self.max_recording = MAX_RECORDING
+        """Bytes at which a recording this keeper carries on ends (the last server's word)."""
         self._bye = False
         self._dirty = False
         """The table changed since its last snapshot."""
@@ -231,6 +237,8 @@ class Keeper:
         self.server = chan
         pid = message.get("pid")
         self.server_pid = pid if isinstance(pid, int) else 0
+        limit = message.get("maxRecording")
+        self.max_recording = limit if is_int(limit) and limit > 0 else MAX_RECORDING
         self._bye = False
         if self._idle is not None:
             self._idle.cancel()
@@ -279,7 +287,11 @@ class Keeper:
                 # Killed: its screen is in its recording, but for the last few milliseconds.
                 screen.append(read_screen(path))
             held.handed = None
-            held.writer = CastWriter.resume(path, entry.createdAt) if entry.record else None
+            held.writer = (
+                CastWriter.resume(path, entry.createdAt, max_bytes=self.max_recording)
+                if entry.record
+                else None
+            )
             held.output = Output(held.writer, screen, pending)
             assert held.process is not None
             held.process.resume_reading()

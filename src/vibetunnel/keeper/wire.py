@@ -5,9 +5,11 @@ Each message is a 4-byte big-endian length and that many bytes of a JSON object 
 SCM_RIGHTS ancillary data with the message's first byte, so the receiver takes them in
 order. Messages (server -> keeper, keeper -> server):
 
-    hello    {version, protocol, pid}            -> welcome {version, protocol, pid}, then one
-                                                    session {.., fds: 0|1} each, then ready
+    hello    {version, protocol, pid,            -> welcome {version, protocol, pid}, then one
+              maxRecording}                         session {.., fds: 0|1} each, then ready
                                                  -> refused {why}
+             (maxRecording: bytes at which the keeper ends the recordings it carries on;
+             absent from an older server: config.MAX_RECORDING)
     spawn    {req, id, argv, cwd, env, cols, rows, name, command, args, record, recordInput,
               createdAt}                          -> spawned {req, id, pid, fds: 1} | failed {req,
                                                     errno, why}

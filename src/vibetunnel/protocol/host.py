@@ -3,11 +3,14 @@
 `vt` holds one WebSocket to `GET /api/host?token=...` per registration:
 
     vt -> server   text   {"type":"register","id","name","command","args","cwd","cols","rows",
-                           "pid","createdAt","screen"}                       (first, once)
+                           "pid","createdAt","screen"[,"recordingError"]}    (first, once)
                    binary one frame of protocol/frames.py: whole UTF-8 output (vt sends its
                           screen this way, right after an empty "screen": one message is
                           at most 1 MiB, and a screen JSON-escaped can be more)
                    text   {"type":"resize","cols","rows"}   the PTY's size changed
+                   text   {"type":"recording","error"}      vt's recording failed or stopped
+                                                            (at its size limit); in the
+                                                            register message if it did before
                    text   {"type":"exit","code"}            (last; the server closes 1000)
     server -> vt   text   {"type":"input","data"}           typed by a browser client
                    text   {"type":"resize","cols","rows"}   a browser client resized
@@ -62,24 +65,26 @@ class Register:
     pid: int
     created_at: float
     screen: str
+    recording_error: str | None = None
+    """Why vt's recording of it failed or stopped, if it has (its session then says so)."""
 
     def encode(self) -> str:
-        return json.dumps(
-            {
-                "type": "register",
-                "id": self.id,
-                "name": self.name,
-                "command": self.command,
-                "args": self.args,
-                "cwd": self.cwd,
-                "cols": self.cols,
-                "rows": self.rows,
-                "pid": self.pid,
-                "createdAt": self.created_at,
-                "screen": self.screen,
-            },
-            ensure_ascii=False,
-        )
+        message = {
+            "type": "register",
+            "id": self.id,
+            "name": self.name,
+            "command": self.command,
+            "args": self.args,
+            "cwd": self.cwd,
+            "cols": self.cols,
+            "rows": self.rows,
+            "pid": self.pid,
+            "createdAt": self.created_at,
+            "screen": self.screen,
+        }
+        if self.recording_error is not None:
+            message["recordingError"] = self.recording_error
+        return json.dumps(message, ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +95,20 @@ class Exit:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingError:
+    """vt's recording of the session failed, or stopped at its size limit: why."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
 class Signal:
     """Send this signal to the program."""
 
     signal: int
 
 
-FromVt = Register | Resize | Exit
+FromVt = Register | Resize | RecordingError | Exit
 FromServer = Input | Resize | Signal
 
 
@@ -105,6 +117,10 @@ FromServer = Input | Resize | Signal
 
 def resize_message(cols: int, rows: int) -> str:
     return json.dumps({"type": "resize", "cols": cols, "rows": rows})
+
+
+def recording_message(error: str) -> str:
+    return json.dumps({"type": "recording", "error": error[:MAX_TEXT]}, ensure_ascii=False)
 
 
 def input_message(data: str) -> str:
@@ -157,14 +173,19 @@ def parse_register(text: str) -> Register:
         pid=check_int("pid", obj.get("pid"), 1, 2**31 - 1),
         created_at=float(created),
         screen=_str(obj, "screen", MAX_SCREEN),
+        recording_error=(
+            None if obj.get("recordingError") is None else _str(obj, "recordingError", empty=False)
+        ),
     )
 
 
-def parse_from_vt(text: str) -> Resize | Exit:
+def parse_from_vt(text: str) -> Resize | RecordingError | Exit:
     """A text message of vt after its register message."""
     kind, obj = load(text)
     if kind == "resize":
         return resize_of(obj)
+    if kind == "recording":
+        return RecordingError(_str(obj, "error", empty=False))
     if kind == "exit":
         return Exit(check_int("code", obj.get("code"), 0, 255))
     if kind == "register":

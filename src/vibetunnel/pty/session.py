@@ -33,7 +33,11 @@ class Recorder(Protocol):
 
     @property
     def error(self) -> str | None:
-        """Why the recording failed (it may find out after the session started), or None."""
+        """Why the recording failed or stopped (it may find out after the session started, or
+        reach its size limit), or None."""
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the loop once `error` is set."""
 
     def output(self, data: bytes) -> None: ...
     def input(self, data: str) -> None: ...
@@ -90,6 +94,7 @@ class Session:
         if self.recorder is not None:
             self.output.recording = self.recorder
             self.recording = True
+            self.recorder.watch(self._recording_said)
 
     def record_with(self, recorder: Recorder | None, error: str | None) -> None:
         """Record with `recorder`; None: not recorded, because of `error` (None: recording
@@ -98,6 +103,13 @@ class Session:
         self.output.recording = recorder
         self.recording = recorder is not None
         self.recording_error = None if recorder is not None else error
+        if recorder is not None:
+            recorder.watch(self._recording_said)
+
+    def _recording_said(self) -> None:
+        # The recording failed or stopped at its size limit: session lists show it now. The
+        # session runs on, its clients served as before.
+        self.on_change()
 
     def why_not_recorded(self) -> str | None:
         """Why this session is not being recorded though it should be, or None."""

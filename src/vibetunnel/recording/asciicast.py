@@ -19,8 +19,9 @@ import orjson
 from vibetunnel.errors import CastFormatError as CastFormatError  # raised here; importable here
 
 VERSION = 2
-EVENT_KINDS = frozenset({"o", "i", "r"})
-"""The event codes we write: output, input, resize."""
+EVENT_KINDS = frozenset({"o", "i", "r", "m"})
+"""The event codes we write: output, input, resize, and a marker (the last line of a recording
+that reached its size limit, saying so: players show it, `asciinema cat` skips it)."""
 
 Event = tuple[float, str, str]
 

@@ -43,6 +43,7 @@ from vibetunnel.protocol.times import iso, unix
 from vibetunnel.protocol.values import is_int, is_number
 from vibetunnel.recording.asciicast import (
     CastFormatError,
+    Event,
     parse_event,
     parse_header,
     valid_prefix_length,
@@ -106,12 +107,17 @@ def _valid_entry(entry: object) -> bool:
 
 
 class _CastInfo:
-    __slots__ = ("header", "last_t", "size")
+    __slots__ = ("header", "last", "size")
 
-    def __init__(self, header: dict[str, Any], last_t: float, size: int) -> None:
+    def __init__(self, header: dict[str, Any], last: Event | None, size: int) -> None:
         self.header = header
-        self.last_t = last_t
+        self.last = last
+        """The last event, None if there is none."""
         self.size = size
+
+    @property
+    def last_t(self) -> float:
+        return 0.0 if self.last is None else self.last[0]
 
 
 def _read_tail(f: IO[bytes], start: int, size: int) -> tuple[int, bytes]:
@@ -133,7 +139,7 @@ def _read_tail(f: IO[bytes], start: int, size: int) -> tuple[int, bytes]:
 
 
 def _inspect_cast(path: Path, repair: bool) -> _CastInfo | None:
-    """Header, last event time and size of a .cast; truncate a torn tail if `repair`.
+    """Header, last event and size of a .cast; truncate a torn tail if `repair`.
 
     Only a plain file is read (and cut): a link named `<id>.cast` would have the repair
     truncate the file it points to, outside the folder.
@@ -159,16 +165,18 @@ def _inspect_cast(path: Path, repair: bool) -> _CastInfo | None:
     except OSError as e:
         log.warning("recording %s skipped: %s", path, e)
         return None
-    last_t = 0.0
+    last = None
     lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
     if lines[-1]:
-        last_t = parse_event(lines[-1].decode("utf-8"))[0]
-    return _CastInfo(header, last_t, size)
+        last = parse_event(lines[-1].decode("utf-8"))
+    return _CastInfo(header, last, size)
 
 
-def repair_cast(path: Path) -> bool:
-    """Cut a torn last line off a .cast (a writer killed mid-line); False if unreadable."""
-    return _inspect_cast(path, repair=True) is not None
+def repair_cast(path: Path) -> Event | None:
+    """Cut a torn last line off a .cast (a writer killed mid-line); its last event then (None:
+    it has none, or it cannot be read)."""
+    info = _inspect_cast(path, repair=True)
+    return None if info is None else info.last
 
 
 def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
@@ -380,12 +388,15 @@ class RecordingIndex:
         if save:
             self.save()
 
-    def finish(self, id: str, exit_code: int | None, ended_at: float, *, save: bool = True) -> None:
+    def finish(
+        self, id: str, exit_code: int | None, ended_at: float | None, *, save: bool = True
+    ) -> None:
         """Record the end of a recording: end time, duration, exit code, file size.
 
-        Call it after the writer is closed and flushed so `bytes` is final.
-        Raises `RecordingNotFound` if the id is unknown (deleted meanwhile). With
-        `save=False` the change waits in memory for the next `save()`.
+        Call it after the writer is closed and flushed so `bytes` is final. `ended_at` None:
+        the recording ended before its session (at its size limit, finished then), which
+        now gives its exit code. Raises `RecordingNotFound` if the id is unknown (deleted
+        meanwhile). With `save=False` the change waits in memory for the next `save()`.
         """
         size = self._size(id)
         with self._lock:
@@ -393,8 +404,11 @@ class RecordingIndex:
             if entry is None:
                 raise RecordingNotFound()
             self._active.discard(id)
-            entry["endedAt"] = iso(ended_at)
-            entry["duration"] = max(0.0, ended_at - unix(entry["startedAt"]))
+            if ended_at is None and entry["endedAt"] is None:
+                ended_at = time.time()
+            if ended_at is not None:
+                entry["endedAt"] = iso(ended_at)
+                entry["duration"] = max(0.0, ended_at - unix(entry["startedAt"]))
             entry["exitCode"] = exit_code
             if size is not None:
                 entry["bytes"] = size

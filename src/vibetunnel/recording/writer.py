@@ -7,12 +7,20 @@ The thread drains whatever is queued, then writes each file's new lines with
 plus at most one torn last line (a write cut by SIGKILL or a full disk), which
 `asciicast.parse` tolerates and `RecordingIndex.load` repairs. Errors are logged
 once per file and never stop the thread.
+
+A writer given `max_bytes` ends its file there: whole event lines while they fit (the one
+that does not is cut to fit, if it is output), then a marker event saying why (`STOPPED`),
+and nothing more; the file is then at most `max_bytes`. A writer that resumes a file ending
+with that marker writes nothing to it. Each writer holds a shared `flock` on its file while
+it is open: the recordings budget deletes only files nobody holds (budget.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import fcntl
 import logging
 import os
 import queue
@@ -23,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from vibetunnel.config import format_size
 from vibetunnel.files import open_plain, private_dir
 from vibetunnel.recording.asciicast import event_bytes, header_line, resize_data
 from vibetunnel.recording.index import repair_cast
@@ -50,24 +59,65 @@ event loop for a while: at 5 ms, recording cost fast typing some 10 µs of CPU a
 _os_write = os.write
 """The one call that writes recording data (tests replace it to fake a full disk)."""
 
+STOPPED = "recording stopped at its size limit"
+"""How the marker that ends a recording at its size limit begins (and its error)."""
+MARKER_ROOM = 256
+"""Bytes kept free under a size limit for that marker (it takes some 100)."""
+
+
+def stopped_message(max_bytes: int) -> str:
+    """The marker's text, and the recording's error, for a recording stopped at `max_bytes`."""
+    return f"{STOPPED} of {format_size(max_bytes)} (--max-recording-size)"
+
 
 class _FileState:
-    """A writer's file, touched only by the writer thread (except `offset`, read)."""
+    """A writer's file, touched only by the writer thread (except the fields read elsewhere:
+    `offset`, `error`, `ended_at`, each one assignment)."""
 
-    __slots__ = ("path", "header", "fd", "offset", "last_t", "failed", "broken", "closed", "error")
+    __slots__ = (
+        "path",
+        "header",
+        "fd",
+        "offset",
+        "queued",
+        "max_bytes",
+        "room",
+        "last_t",
+        "failed",
+        "broken",
+        "closed",
+        "error",
+        "ended_at",
+        "on_error",
+    )
 
-    def __init__(self, path: Path, header: str | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: str | None,
+        max_bytes: int | None,
+        on_error: Callable[[], None] | None,
+    ) -> None:
         self.path = path
         self.header = header
         """None: the file exists, carry it on (append)."""
         self.fd = -1
         self.offset = 0
         """Bytes of whole lines on disk."""
+        self.queued = 0
+        """Bytes of lines this batch holds for the file, not yet written."""
+        self.max_bytes = max_bytes
+        self.room = None if max_bytes is None else max_bytes - MARKER_ROOM
+        """Bytes the header and events may take (None: no limit): the rest is the marker's."""
         self.last_t = 0.0
         self.failed = False
         """An error was logged for this file (log once)."""
         self.error: str | None = None
         """That first error, said for a user (read from other threads: one assignment)."""
+        self.ended_at: float | None = None
+        """The time (in the recording) at which the file reached its size limit and ended."""
+        self.on_error = on_error
+        """Called on the writer thread when `error` is set."""
         self.broken = False
         """Nothing more can be written to this file."""
         self.closed = False
@@ -92,11 +142,37 @@ def _ensure_thread() -> None:
                 atexit.register(flush_all)
 
 
+def _said(state: _FileState, error: str) -> None:
+    state.error = error
+    if state.on_error is not None:
+        try:
+            state.on_error()
+        except Exception:
+            log.exception("recording %s: its error callback failed", state.path)
+
+
 def _fail(state: _FileState, what: str, error: OSError) -> None:
     if not state.failed:
         state.failed = True
-        state.error = f"recording {state.path}: {what} failed: {error.strerror or error}"
         log.error("recording %s: %s failed: %s", state.path, what, error)
+        _said(state, f"recording {state.path}: {what} failed: {error.strerror or error}")
+
+
+def _open_held(path: Path, flags: int) -> int:
+    """Open a plain file and take a shared lock on it: no budget deletes it while it is held.
+    A file deleted between the open and the lock is opened again (made anew with O_CREAT)."""
+    for _ in range(3):
+        fd = open_plain(path, flags, FILE_MODE)
+        try:
+            with contextlib.suppress(OSError):  # a file system without locks: held anyway
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            if os.fstat(fd).st_nlink > 0:
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise FileNotFoundError(f"{path} is deleted as soon as it is made")
 
 
 def _open(state: _FileState) -> None:
@@ -107,10 +183,10 @@ def _open(state: _FileState) -> None:
         # Never through a link: O_TRUNC on a link (or on a hard link's other name) would
         # empty a file outside the folder. The file is cut only once it is known plain.
         try:
-            state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            state.fd = _open_held(state.path, os.O_WRONLY | os.O_CREAT)
         except FileNotFoundError:  # the folder first (rarely: it is made at start)
             private_dir(state.path.parent)
-            state.fd = open_plain(state.path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+            state.fd = _open_held(state.path, os.O_WRONLY | os.O_CREAT)
         os.ftruncate(state.fd, 0)
         # O_CREAT's mode does not apply to a file that already existed.
         os.fchmod(state.fd, FILE_MODE)
@@ -124,13 +200,62 @@ def _open(state: _FileState) -> None:
 def _reopen(state: _FileState) -> None:
     # Carry on a recording another process began: cut a torn last line (a writer killed
     # mid-line), then append; never create the file or follow a link.
-    repair_cast(state.path)
+    last = repair_cast(state.path)
+    if last is not None:
+        state.last_t = last[0]
+        if last[1] == "m" and last[2].startswith(STOPPED):
+            # Ended at its size limit by an earlier writer: it stays ended.
+            state.broken = state.closed = True
+            state.ended_at = last[0]
+            _said(state, last[2])
+            return
     try:
-        state.fd = open_plain(state.path, os.O_WRONLY | os.O_APPEND)
+        state.fd = _open_held(state.path, os.O_WRONLY | os.O_APPEND)
         state.offset = os.fstat(state.fd).st_size
     except OSError as e:
         _fail(state, "reopen", e)
         state.broken = True
+        return
+    if state.room is not None and state.offset >= state.room:
+        _stop(state, [], None)  # at its limit already (a smaller one than it was made with)
+
+
+def _fit(t: float, kind: str, data: str, room: int) -> bytes | None:
+    """The event line of as much of `data` as fits in `room` bytes (output only), or None."""
+    if kind != "o":
+        return None  # an input or resize event is whole or nothing
+    # The longest prefix whose line fits (a character takes 1 to 6 bytes of it): a binary
+    # search, once per file, of at most some 20 encodings.
+    fits, low, high = None, 0, min(len(data), room)
+    while low < high:
+        middle = (low + high + 1) // 2
+        line = event_bytes(t, kind, data[:middle])
+        if len(line) <= room:
+            fits, low = line, middle
+        else:
+            high = middle - 1
+    return fits
+
+
+def _stop(state: _FileState, lines: list[bytes], event: tuple[float, str, str] | None) -> None:
+    """End the file at its size limit: `lines` (what fits of this batch), as much of `event`
+    as fits, the marker, then close it for good."""
+    assert state.max_bytes is not None and state.room is not None
+    t = state.last_t if event is None else event[0]
+    if event is not None:
+        part = _fit(*event, state.room - state.offset - state.queued)
+        if part is not None:
+            lines.append(part)
+    message = stopped_message(state.max_bytes)
+    marker = event_bytes(t, "m", message)
+    if state.offset + sum(map(len, lines)) + len(marker) <= state.max_bytes:
+        lines.append(marker)  # else: a file resumed past the limit (made under a larger one)
+    _write(state, b"".join(lines))
+    state.queued = 0
+    _close(state)
+    state.ended_at = round(t, 6)  # as the marker says it
+    log.warning("%s: %s", state.path, message)
+    _said(state, message)
 
 
 def _write(state: _FileState, data: bytes) -> None:
@@ -187,6 +312,7 @@ def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
 
     def write_pending(state: _FileState) -> None:
         lines = pending.pop(state, None)
+        state.queued = 0
         if lines:
             _write(state, b"".join(lines))
 
@@ -202,7 +328,12 @@ def _process(batch: list[tuple[Any, ...]]) -> list[threading.Event]:
                 # Never decreasing, whatever the clock or the calling thread did.
                 t = max(t, state.last_t)
                 state.last_t = t
-                pending.setdefault(state, []).append(event_bytes(t, kind, data))
+                line = event_bytes(t, kind, data)
+                if state.room is not None and state.offset + state.queued + len(line) > state.room:
+                    _stop(state, pending.pop(state, []), (t, kind, data))
+                    continue
+                pending.setdefault(state, []).append(line)
+                state.queued += len(line)
             elif op == _OPEN:
                 _open(item[1])
             elif op == _CLOSE:
@@ -251,29 +382,35 @@ class CastWriter:
         env: dict[str, str],
         timestamp: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_bytes: int | None = None,
+        on_error: Callable[[], None] | None = None,
     ) -> None:
         header = header_line(
             width, height, time.time() if timestamp is None else timestamp, env, command, title
         )
-        self._setup(path, header, clock, clock())
+        self._setup(clock, clock(), _FileState(Path(path), header, max_bytes, on_error))
 
     @classmethod
     def resume(
-        cls, path: Path, started_at: float, clock: Callable[[], float] = time.monotonic
+        cls,
+        path: Path,
+        started_at: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_bytes: int | None = None,
+        on_error: Callable[[], None] | None = None,
     ) -> CastWriter:
         """Carry on the recording at `path` (begun at Unix time `started_at`, by this or
         another process): append events timed from that start. Repair a torn tail first."""
         writer = cls.__new__(cls)
-        writer._setup(path, None, clock, clock() - max(0.0, time.time() - started_at))
+        start = clock() - max(0.0, time.time() - started_at)
+        writer._setup(clock, start, _FileState(Path(path), None, max_bytes, on_error))
         return writer
 
-    def _setup(
-        self, path: Path, header: str | None, clock: Callable[[], float], start: float
-    ) -> None:
-        self.path = Path(path)
+    def _setup(self, clock: Callable[[], float], start: float, state: _FileState) -> None:
+        self.path = state.path
         self._clock = clock
         self._start = start
-        self._state = _FileState(self.path, header)
+        self._state = state
         self._closer = weakref.finalize(self, _enqueue_close, self._state)
         self._pending: list[bytes] = []
         self._pending_t = 0.0
@@ -290,8 +427,15 @@ class CastWriter:
 
     @property
     def error(self) -> str | None:
-        """Why this recording failed (could not be opened, or a write failed), else None."""
+        """Why this recording failed (could not be opened, or a write failed) or stopped (at
+        its size limit), else None. `on_error` is called on the writer thread when it is set."""
         return self._state.error
+
+    @property
+    def ended_at(self) -> float | None:
+        """When, in seconds from its start, the recording reached its size limit and ended;
+        None while it has not."""
+        return self._state.ended_at
 
     @property
     def bytes_written(self) -> int:

@@ -36,6 +36,7 @@ from vibetunnel.protocol import host as messages
 from vibetunnel.protocol.close import Close, reason
 from vibetunnel.protocol.frames import MAX_FRAME
 from vibetunnel.protocol.messages import exit_message
+from vibetunnel.protocol.values import is_int
 
 log = logging.getLogger("vibetunnel.vt")
 
@@ -58,6 +59,8 @@ class ServerInfo(NamedTuple):
     pid: int
     cert: str | None
     """The certificate it serves HTTPS with: the one a local client trusts (pinned)."""
+    max_recording: int | None = None
+    """Its `--max-recording-size`: where vt, started while it runs, ends its recording."""
 
 
 def server_info(home: Path) -> ServerInfo | None:
@@ -81,7 +84,13 @@ def server_info(home: Path) -> ServerInfo | None:
     except OSError:
         return None
     cert = info.get("cert")
-    return ServerInfo(url.rstrip("/"), pid, cert if isinstance(cert, str) else None)
+    limit = info.get("maxRecordingSize")
+    return ServerInfo(
+        url.rstrip("/"),
+        pid,
+        cert if isinstance(cert, str) else None,
+        limit if is_int(limit) and limit > 0 else None,
+    )
 
 
 def find_server(home: Path) -> str | None:
@@ -162,6 +171,13 @@ class Link:
         """The PTY has a new size: tell the server, so it lists the right one."""
         if self.connected:
             self._texts.append(messages.resize_message(cols, rows))
+            self._wakeup.set()
+
+    def recording_failed(self, error: str) -> None:
+        """vt's recording failed or stopped: tell the server (a later registration says it
+        in its register message)."""
+        if self.connected:
+            self._texts.append(messages.recording_message(error))
             self._wakeup.set()
 
     async def finish(self, code: int, timeout: float = FINISH_TIMEOUT) -> None:

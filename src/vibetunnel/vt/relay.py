@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from vibetunnel.config import SESSION_ENV, recordings_dir
+from vibetunnel.config import MAX_RECORDING, SESSION_ENV, recordings_dir
 from vibetunnel.config import TERM as DEFAULT_TERM
 from vibetunnel.errors import InputOverflow
 from vibetunnel.protocol import host as messages
@@ -32,7 +32,7 @@ from vibetunnel.protocol.messages import Input, Resize
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess
 from vibetunnel.recording.writer import CastWriter, flush_all
-from vibetunnel.vt.link import Link
+from vibetunnel.vt.link import Link, server_info
 from vibetunnel.vt.terminal import DEFAULT_SIZE, RawMode, terminal_size
 
 log = logging.getLogger("vibetunnel.vt")
@@ -165,6 +165,10 @@ class Relay:
             with contextlib.suppress(RuntimeError):  # the loop is already closed
                 loop.call_soon_threadsafe(pty.resume_reading)
 
+        def recording_said() -> None:  # runs on the recording's writer thread
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(self._recording_said)
+
         self.out = TerminalWriter(self.stdout, on_full=pty.pause_reading, on_drained=drained)
         self.recorder = CastWriter(
             self.recording_path,
@@ -174,6 +178,8 @@ class Relay:
             title=self.name,
             env={"SHELL": os.environ.get("SHELL", "/bin/sh"), "TERM": env["TERM"]},
             timestamp=self.created_at,
+            max_bytes=self.max_recording(),
+            on_error=recording_said,
         )
         self.link = Link(self.home, self._registration, self._from_server, self.notice)
         self.output.recording = self.recorder
@@ -208,6 +214,17 @@ class Relay:
             self.recorder.close()
             await asyncio.to_thread(flush_all)
             await asyncio.to_thread(self.out.close)
+
+    def max_recording(self) -> int:
+        """Where the recording ends: at the running server's `--max-recording-size` (from
+        its server.json), else, with no server running, at the default."""
+        info = server_info(self.home)
+        return MAX_RECORDING if info is None or info.max_recording is None else info.max_recording
+
+    def _recording_said(self) -> None:
+        error = self.recorder.error
+        if error is not None:
+            self.link.recording_failed(error)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -255,6 +272,7 @@ class Relay:
             pid=self.pty.pid,
             created_at=self.created_at,
             screen=self.output.snapshot().decode("utf-8", "replace"),
+            recording_error=self.recorder.error,
         )
 
     def _from_server(self, msg: messages.FromServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames, host
-from vibetunnel.protocol.host import Exit, Register, Signal
+from vibetunnel.protocol.host import Exit, RecordingError, Register, Signal
 from vibetunnel.protocol.messages import Input, Resize, exit_message
 
 REG = Register(
@@ -35,6 +36,10 @@ def reg_obj(**change: Any) -> str:
 
 def test_register_round_trip() -> None:
     assert host.parse_register(REG.encode()) == REG
+    assert "recordingError" not in json.loads(REG.encode())  # what an older server reads
+    stopped = dataclasses.replace(REG, recording_error="recording stopped at its size limit")
+    assert host.parse_register(stopped.encode()) == stopped
+    assert host.parse_register(reg_obj(recordingError=None)) == REG
 
 
 @pytest.mark.parametrize(
@@ -58,6 +63,9 @@ def test_register_round_trip() -> None:
         ({"createdAt": -1}, "createdAt must be a Unix time"),
         ({"screen": None}, "screen must be a string"),
         ({"screen": "x" * (host.MAX_SCREEN + 1)}, "screen is longer"),
+        ({"recordingError": 1}, "recordingError must be a string"),
+        ({"recordingError": ""}, "recordingError must not be empty"),
+        ({"recordingError": "x" * (host.MAX_TEXT + 1)}, "recordingError is longer"),
     ],
 )
 def test_register_rejects(change: dict[str, Any], why: str) -> None:
@@ -78,7 +86,12 @@ def test_not_an_object(text: str, why: str) -> None:
 def test_from_vt() -> None:
     assert host.parse_from_vt(host.resize_message(90, 20)) == Resize(90, 20)
     assert host.parse_from_vt(exit_message(130)) == Exit(130)
+    assert host.parse_from_vt(host.recording_message("full")) == RecordingError("full")
+    long = host.parse_from_vt(host.recording_message("y" * (2 * host.MAX_TEXT)))
+    assert long == RecordingError("y" * host.MAX_TEXT), "cut to what the server takes"
     for bad, why in [
+        ('{"type":"recording"}', "error must be a string"),
+        ('{"type":"recording","error":""}', "error must not be empty"),
         ('{"type":"exit","code":-1}', "code must be between"),
         ('{"type":"exit","code":256}', "code must be between"),
         ('{"type":"exit"}', "code must be an integer"),

@@ -232,3 +232,33 @@ def test_a_session_without_a_process() -> None:
     s.ended(5, 1700000000.0)
     assert s.to_json()["exitedAt"] == "2023-11-14T22:13:20.000Z"
     assert iso(None) is None
+
+
+async def test_a_recording_at_its_size_limit_ends_and_the_session_runs_on(
+    make: Make, tmp_path: Path
+) -> None:
+    recordings = Recordings(tmp_path / "limited", max_bytes=8192)
+    try:
+        s = make("i=0; while :; do echo line-$i; i=$((i+1)); done")
+        changes: list[int] = []
+        s.on_change = lambda: changes.append(1)
+        s.record_with(recordings.for_session(s), None)
+        viewer = Viewer(s)
+        s.attach(viewer.client)
+        changes.clear()
+        s.start()
+        await until(lambda: s.to_json()["recordingError"] is not None, "the recording to stop")
+        shown = s.to_json()
+        assert shown["recording"] is False and shown["status"] == "running"
+        assert "size limit of 8 KiB (--max-recording-size)" in shown["recordingError"]
+        await until(lambda: changes, "the session lists to be told")
+        # Output goes on reaching the clients and the screen.
+        seen = len(viewer.output)
+        await until(lambda: len(viewer.output) > seen + 1000, "more output after the stop")
+        assert b"line-" in s.snapshot()[-200:]
+        await s.kill(grace=0.1 * UNIT)
+        assert flush_all(DEADLINE)
+        cast = (tmp_path / "limited" / "s1.cast").read_bytes()
+        assert len(cast) <= 8192 and cast.endswith(b'(--max-recording-size)"]\n')
+    finally:
+        recordings.close()
