@@ -171,6 +171,8 @@ def test_login_link_command_signs_in_once(secured: RunningServer) -> None:
         assert first.status_code == 200 and first.json()["accessToken"]
         again = c.post("/api/auth/exchange", json={"loginToken": login_token})
         assert again.status_code == 401  # one time only
+        # It says how to get a new one: the command that prints sign-in links.
+        assert "run `vibetunnel login-link` for a new one" in again.json()["error"]["message"]
 
 
 def test_login_refresh_logout_round_trip(secured: RunningServer) -> None:

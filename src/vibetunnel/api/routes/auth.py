@@ -128,7 +128,9 @@ async def exchange(request: Request, response: Response, body: ExchangeBody) -> 
     _, tokens, refresh = _parts(request)
     claims = tokens.verify(body.loginToken, kind="login")
     if claims.jti is None or not await refresh.use_once(claims.jti, claims.exp):
-        raise AuthError("this login link was already used; run `vibetunnel token` for a new one")
+        raise AuthError(
+            "this login link was already used; run `vibetunnel login-link` for a new one"
+        )
     new = await refresh.issue(claims.sub)
     return _signed_in(request, response, tokens, new, claims.sub)
 
