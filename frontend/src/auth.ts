@@ -1,11 +1,17 @@
 /**
  * The signed-in state of this tab: which token to send, renewing it about a minute before it
- * expires with the browser's refresh cookie (it rotates: each answer sets the next one), and
- * telling the app when the user must sign in again. One sign-in serves every tab: a new tab
- * or a reload starts with `resume()`, a refresh by cookie.
+ * expires, and telling the app when the user must sign in again.
+ *
+ * One sign-in serves every tab: it is bound to this browser's device key (device-key.ts), and
+ * the server keeps its refresh token in a cookie that rotates at each renewal. A renewal, or a
+ * new tab or a reload (`resume()`), sends the cookie with a proof made with the key; the
+ * cookie alone opens nothing, which matters because browsers send it to every port of the
+ * host. Where the page cannot keep a key (an insecure context), a sign-in serves this tab
+ * only: its refresh token stays in memory, and a reload signs out.
  */
 
-import { ApiError, request } from "./http";
+import { deviceKeysAvailable, dropDeviceKey, loadDeviceKey, newDeviceKey, proofFor, saveDeviceKey } from "./device-key";
+import { ApiError, isRecord, request } from "./http";
 import { loadTokens, saveTokens, tokensFromBareToken, tokensFromResponse, type Tokens } from "./token-store";
 import type { TokenResponse } from "./types";
 
@@ -21,6 +27,8 @@ export class Auth {
   private refreshing: Promise<boolean> | null = null;
   private timer: number | undefined;
   private listeners: SignedOutListener[] = [];
+  /** The key of this tab's own sign-in, for when IndexedDB could not keep it. */
+  private ownKey: CryptoKey | null = null;
 
   constructor() {
     this.schedule();
@@ -67,31 +75,54 @@ export class Auth {
   }
 
   async login(password: string): Promise<void> {
-    const answer = await request<TokenResponse>("POST", "/api/auth/login", { body: { password } });
-    this.set(tokensFromResponse(answer, Date.now()));
+    await this.signIn("/api/auth/login", { password });
   }
 
   /** Trade the one-time token of the login URL the server printed for real tokens. */
   async exchange(loginToken: string): Promise<void> {
-    const answer = await request<TokenResponse>("POST", "/api/auth/exchange", { body: { loginToken } });
-    this.set(tokensFromResponse(answer, Date.now()));
+    await this.signIn("/api/auth/exchange", { loginToken });
   }
 
-  /** A new tab or a reload: sign in with the browser's refresh cookie if it has one. */
+  /**
+   * Sign in, bound to a new device key when this page can keep one (the server then sets the
+   * cookie every tab renews with), else for this tab only.
+   */
+  private async signIn(path: string, body: Record<string, string>): Promise<void> {
+    if (!(await deviceKeysAvailable())) {
+      const answer = await request<TokenResponse>("POST", path, { body });
+      this.set(tokensFromResponse(answer, Date.now(), true));
+      return;
+    }
+    const device = await newDeviceKey();
+    // In turn with the other tabs' renewals: the cookie and the key change together.
+    await inTurn(async () => {
+      const answer = await request<TokenResponse>("POST", path, { body: { ...body, deviceKey: device.text } });
+      this.ownKey = device.key;
+      try {
+        await saveDeviceKey(device.key);
+      } catch {
+        // This tab keeps its key; other tabs and reloads will ask for the password.
+      }
+      this.set(tokensFromResponse(answer, Date.now()));
+    });
+  }
+
+  /** A new tab or a reload: sign in with the browser's sign-in (cookie and key), if it has one. */
   async resume(): Promise<boolean> {
     if (this.tokens) return true;
+    if (!(await this.deviceKey())) return false; // nothing kept: the sign-in form it is
     try {
-      await this.byCookie();
+      await this.renew();
       return true;
     } catch {
-      return false; // no cookie, or an expired one: the sign-in form it is
+      return false; // no cookie, or an expired or revoked sign-in
     }
   }
 
   /**
-   * Renew the access token with the refresh cookie. Concurrent callers share one request, and
-   * the tabs of the browser take turns (a Web Lock), since the cookie rotates and a refresh
-   * token used twice revokes its whole family. Resolves false when it could not.
+   * Renew the access token. Concurrent callers share one request, and the tabs of the browser
+   * take turns (a Web Lock), since the cookie rotates and a refresh token used twice revokes
+   * its whole family. Resolves false when it could not.
    */
   refresh(): Promise<boolean> {
     if (!this.refreshing) {
@@ -102,19 +133,40 @@ export class Auth {
     return this.refreshing;
   }
 
-  private async byCookie(): Promise<void> {
-    const ask = async (): Promise<void> => {
-      const answer = await request<TokenResponse>("POST", "/api/auth/refresh");
+  /** Renew with this tab's own refresh token, or with the cookie and a proof of the key. */
+  private async renew(): Promise<void> {
+    await inTurn(async () => {
+      const own = this.tokens?.refreshToken;
+      if (own) {
+        const answer = await request<TokenResponse>("POST", "/api/auth/refresh", { body: { refreshToken: own } });
+        this.set(tokensFromResponse(answer, Date.now(), true));
+        return;
+      }
+      const headers = await this.proof("refresh");
+      const answer = await request<TokenResponse>("POST", "/api/auth/refresh", { headers });
       this.set(tokensFromResponse(answer, Date.now()));
-    };
-    if (navigator.locks) await navigator.locks.request("vibetunnel-refresh", ask);
-    else await ask();
+    });
+  }
+
+  /** The key of this browser's sign-in: IndexedDB's (another tab may have signed in anew). */
+  private async deviceKey(): Promise<CryptoKey | null> {
+    return (await loadDeviceKey()) ?? this.ownKey;
+  }
+
+  /** The headers that prove this browser holds the sign-in's key, for one use of the cookie. */
+  private async proof(purpose: "refresh" | "logout"): Promise<Record<string, string>> {
+    const key = await this.deviceKey();
+    if (!key) throw new ApiError(401, "This browser holds no sign-in.", "unauthorized");
+    const answer = await request<unknown>("POST", "/api/auth/nonce");
+    const nonce = isRecord(answer) ? answer["nonce"] : null;
+    if (typeof nonce !== "string") throw new ApiError(502, "The server sent an unexpected nonce.", "bad_response");
+    return { "X-Refresh-Nonce": nonce, "X-Refresh-Proof": await proofFor(key, nonce, purpose) };
   }
 
   private async doRefresh(): Promise<boolean> {
     if (!this.tokens?.renewable) return false;
     try {
-      await this.byCookie();
+      await this.renew();
       return true;
     } catch (error) {
       if (error instanceof ApiError && (error.status === 401 || error.status === 400)) {
@@ -126,11 +178,24 @@ export class Auth {
     }
   }
 
-  /** Sign out on the server too (best effort), then locally. */
+  /** Sign out on the server too (best effort), then locally: the key is forgotten either way,
+   * so a cookie the server could not be told about opens nothing in this browser. */
   async logout(): Promise<void> {
-    if (this.tokens?.renewable) {
+    const tokens = this.tokens;
+    if (tokens?.renewable) {
       try {
-        await request<void>("POST", "/api/auth/logout");
+        await inTurn(async () => {
+          if (tokens.refreshToken) {
+            await request<void>("POST", "/api/auth/logout", { body: { refreshToken: tokens.refreshToken } });
+            return;
+          }
+          try {
+            await request<void>("POST", "/api/auth/logout", { headers: await this.proof("logout") });
+          } finally {
+            await dropDeviceKey();
+            this.ownKey = null;
+          }
+        });
       } catch {
         // Signing out locally is what matters to the user.
       }
@@ -158,4 +223,10 @@ export class Auth {
     const delay = delayMs ?? Math.max(MIN_REFRESH_DELAY_MS, tokens.expiresAt - Date.now() - REFRESH_MARGIN_MS);
     this.timer = window.setTimeout(() => void this.refresh(), delay);
   }
+}
+
+/** Run `work` while no other tab of this browser renews or signs in (a Web Lock). */
+async function inTurn(work: () => Promise<void>): Promise<void> {
+  if (navigator.locks) await navigator.locks.request("vibetunnel-refresh", work);
+  else await work();
 }

@@ -15,13 +15,15 @@ export class ApiError extends Error {
 export interface RequestOptions {
   body?: unknown;
   token?: string | null;
+  /** More request headers (the sign-in's proof). */
+  headers?: Record<string, string>;
   /** Expect text (not JSON) back. */
   text?: boolean;
 }
 
 /** Send a request; resolve with the parsed body (undefined for 204), reject with ApiError. */
 export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: opts.text ? "*/*" : "application/json" };
+  const headers: Record<string, string> = { ...opts.headers, Accept: opts.text ? "*/*" : "application/json" };
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   if (opts.token) headers["Authorization"] = `Bearer ${opts.token}`;
   let response: Response;

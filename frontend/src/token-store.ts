@@ -1,7 +1,9 @@
 /**
  * Where the tokens live. A sign-in (password or login link) keeps its access token in memory
  * only: its refresh token is an HttpOnly cookie the server set, shared by every tab of the
- * browser, which no script can read. A token from the address bar (a share link) cannot be
+ * browser, which no script can read and which opens nothing without the device key
+ * (device-key.ts). Where the page can keep no key, the refresh token stays in this tab's
+ * memory instead. A token from the address bar (a share link) cannot be
  * renewed and is kept in sessionStorage, so a reload of that tab keeps it. Pure helpers read
  * JWT claims (no signature check: that is the server's job; the app only needs `exp` and
  * `sessionId` to plan refreshes and routing).
@@ -15,6 +17,8 @@ export interface Tokens {
   /** True for a sign-in, renewed with the browser's refresh cookie; false for a token given in
    * the URL (a share link or a script's token), which cannot be renewed. */
   renewable: boolean;
+  /** A sign-in of this tab only (no device key): its refresh token, in memory, never stored. */
+  refreshToken?: string;
   /** Milliseconds since the epoch, or null when unknown. */
   expiresAt: number | null;
   /** The one session a share token opens, or null for a token that opens everything. */
@@ -53,18 +57,21 @@ export function jwtClaims(token: string): JwtClaims | null {
   }
 }
 
-/** Tokens from a login, exchange or refresh answer, received at `now` (ms). */
-export function tokensFromResponse(response: TokenResponse, now: number): Tokens {
+/** Tokens from a login, exchange or refresh answer, received at `now` (ms); `tabOnly` keeps its
+ * refresh token (a sign-in without a device key, renewed by body). */
+export function tokensFromResponse(response: TokenResponse, now: number, tabOnly = false): Tokens {
   const claims = jwtClaims(response.accessToken);
   let expiresAt: number | null = null;
   if (typeof response.expiresIn === "number") expiresAt = now + response.expiresIn * 1000;
   else if (claims?.exp !== undefined) expiresAt = claims.exp * 1000;
-  return {
+  const tokens: Tokens = {
     accessToken: response.accessToken,
     renewable: true,
     expiresAt,
     sessionId: claims?.sessionId ?? null,
   };
+  if (tabOnly && response.refreshToken) tokens.refreshToken = response.refreshToken;
+  return tokens;
 }
 
 /** Tokens for a bare access token taken from the address bar (`?token=`). */

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { createHmac } from "node:crypto";
 import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
 import { askServer, closeOutcome, INPUT_CHUNK_BYTES, inputChunks, retryCap, SOCKET_RETRY_CAP_MS } from "../src/connection";
 import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
+import { base64url, newDeviceKey, proofFor } from "../src/device-key";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
 import { ApiError } from "../src/http";
 import { arrowSequence, navigationSequence, SYMBOL_KEYS, withCtrl } from "../src/keys";
@@ -217,6 +219,22 @@ test("JWT claims and token expiry", () => {
   assert.equal(jwtClaims("not-a-jwt"), null);
   const tokens = tokensFromResponse({ accessToken: jwt({ sub: "me" }), refreshToken: "r", expiresIn: 900 }, 1000);
   assert.deepEqual(tokens, { accessToken: tokens.accessToken, renewable: true, expiresAt: 901000, sessionId: null });
+  // A sign-in of one tab (no device key) keeps its refresh token, in memory.
+  const tabOnly = tokensFromResponse({ accessToken: jwt({ sub: "me" }), refreshToken: "r", expiresIn: 900 }, 1000, true);
+  assert.equal(tabOnly.refreshToken, "r");
+});
+
+test("the device key's proof is base64url(HMAC-SHA256(key, nonce + ' ' + purpose))", async () => {
+  const raw = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
+  const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  assert.equal(base64url(raw), Buffer.from(raw).toString("base64url"));
+  const expected = createHmac("sha256", raw).update("the-nonce logout").digest("base64url");
+  assert.equal(await proofFor(key, "the-nonce", "logout"), expected);
+  assert.equal(key.extractable, false);
+  const made = await newDeviceKey();
+  assert.equal(Buffer.from(made.text, "base64url").length, 32);
+  assert.match(made.text, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal(made.key.extractable, false);
 });
 
 test("a big paste is cut into input messages under the server's limit, in order", () => {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +13,7 @@ from tests.browser.conftest import (
     create_session,
     expect,
     open_terminal,
+    page_wait,
     screenshot,
     status,
     terminal,
@@ -184,3 +187,72 @@ def test_rename_a_session(server: RunningServer, page: Any) -> None:
     expect(page.locator("li", has_text="renamed-from-the-page")).to_be_visible()
     with server.client() as api:
         assert api.get(f"/api/sessions/{s['id']}").json()["name"] == "renamed-from-the-page"
+
+
+GEOMETRY = """() => {
+  const host = document.querySelector('.term-host');
+  const rows = document.querySelector('.xterm-rows');
+  const screen = document.querySelector('.xterm-screen').getBoundingClientRect();
+  const box = host.getBoundingClientRect();
+  const top = parseFloat(getComputedStyle(host).paddingTop);
+  return {
+    rows: rows.children.length,
+    rowHeight: screen.height / rows.children.length,
+    lastBottom: rows.lastElementChild.getBoundingClientRect().bottom,
+    hostBottom: box.bottom,
+    room: host.clientHeight - top,
+    left: screen.left,
+    right: screen.right,
+  };
+}"""
+
+PIXELS = """async ([png, points]) => {
+  const image = new Image();
+  image.src = 'data:image/png;base64,' + png;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.width;
+  canvas.height = image.height;
+  const g = canvas.getContext('2d');
+  g.drawImage(image, 0, 0);
+  return points.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3)));
+}"""
+
+
+def test_no_strip_of_another_colour_under_the_last_row(
+    server: RunningServer, new_page: Callable[..., Any]
+) -> None:
+    """The rows rarely fill the terminal's height: the strip left under the last one has the
+    terminal's own background, and the last row is shown whole (none is cut off)."""
+    page = new_page(viewport={"width": 900, "height": 600})
+    with server.client() as api:
+        session = create_session(api)
+    open_terminal(page, server, session["id"])
+    page.keyboard.type(" ")  # this tab now sets the size: the terminal fits its window
+    page_wait(page, lambda: page.locator(".term-host.watching").count() == 0, 5 * UNIT, "fit")
+    first = page.evaluate(GEOMETRY)
+    # Make the strip as tall as it gets but 2 px: the height where counting the host's 4 px
+    # of padding as room would add a row it cannot show.
+    row = round(first["rowHeight"])
+    grow = (row - 2 - round(first["room"]) % row) % row
+    page.set_viewport_size({"width": 900, "height": 600 + grow})
+    page_wait(
+        page,
+        lambda: (
+            (g := page.evaluate(GEOMETRY))["room"] == first["room"] + grow
+            and g["rows"] == int(g["room"] // g["rowHeight"])
+        ),
+        5 * UNIT,
+        "the terminal fitted to its new height",
+    )
+    g = page.evaluate(GEOMETRY)
+    assert g["lastBottom"] <= g["hostBottom"]  # the last row whole
+    strip = range(math.ceil(g["lastBottom"]), math.floor(g["hostBottom"]))
+    assert len(strip) >= row - 3
+    xs = [round(g["left"] + f * (g["right"] - g["left"] - 1)) for f in (0.0, 0.3, 0.7, 1.0)]
+    # The terminal's background: an empty cell of the row above the last one.
+    inside = (xs[2], math.floor(g["lastBottom"] - 1.5 * g["rowHeight"]))
+    png = base64.b64encode(page.screenshot(animations="disabled")).decode()
+    colours = page.evaluate(PIXELS, [png, [inside] + [[x, y] for x in xs for y in strip]])
+    background, under = colours[0], colours[1:]
+    assert all(c == background for c in under), (background, under)

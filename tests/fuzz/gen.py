@@ -162,6 +162,7 @@ ROUTES = [
     "/api/auth/refresh",
     "/api/auth/logout",
     "/api/auth/exchange",
+    "/api/auth/nonce",
     "/api/auth/config",
     "/api/openapi.json",
     "/api/host",
@@ -264,6 +265,9 @@ ODD_HEADERS = {
     "Forwarded": ["for=10.0.0.1", "for=[::1]", "garbage"],
     "X-Real-IP": ["10.0.0.1", "garbage"],
     "Accept": ["*/*", "text/event-stream", "application/json"],
+    "Cookie": ["vibetunnel_refresh=garbage", "vibetunnel_refresh=", "a=b; vibetunnel_refresh=\x7f"],
+    "X-Refresh-Nonce": ["garbage", "a.b.c", "n" * 5000, ""],
+    "X-Refresh-Proof": ["garbage", "é", "p" * 5000, ""],
 }
 """Headers the server reads, with values at and past their edges."""
 

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import RunningServer, start_server, wait_until
 from tests.redis_server import RedisServer, free_port, redis_server  # noqa: F401
 from vibetunnel.auth import TokenService
+from vibetunnel.auth.proof import b64url, make_proof
 
 PASSWORD = "correct horse battery staple"
 SECRET = secrets.token_urlsafe(48)
@@ -108,6 +109,45 @@ def test_a_refresh_token_spent_on_a_is_spent_on_b(pair: list[RunningServer]) -> 
     r = refresh(b, second)  # the family is revoked: its newest token too, on both nodes
     assert r.status_code == 401
     assert refresh(a, second).status_code == 401
+
+
+def test_a_browsers_sign_in_needs_its_key_on_every_node(
+    tmp_path: Path,
+    redis_server: RedisServer,  # noqa: F811
+) -> None:
+    """The device key is kept with the family in Redis: the cookie replayed alone at another
+    node yields nothing and changes nothing, and the proof works there as on the first."""
+    key = b64url(secrets.token_bytes(32))
+
+    def proof(node: RunningServer, purpose: str) -> dict[str, str]:
+        with node.client() as c:
+            nonce = c.post("/api/auth/nonce").json()["nonce"]
+        return {"X-Refresh-Nonce": nonce, "X-Refresh-Proof": make_proof(key, nonce, purpose)}
+
+    def with_cookie(node: RunningServer, cookie: str) -> httpx.Client:
+        return httpx.Client(base_url=node.url, headers={"Cookie": f"vibetunnel_refresh={cookie}"})
+
+    nodes = start_pair(tmp_path, redis_server.url, rate=1000)
+    try:
+        a, b = nodes
+        with a.client() as on_a:
+            r = on_a.post("/api/auth/login", json={"password": PASSWORD, "deviceKey": key})
+            assert r.status_code == 200
+            cookie = r.json()["refreshToken"]
+        with with_cookie(b, cookie) as on_b:
+            assert on_b.post("/api/auth/refresh").status_code == 401
+            assert on_b.post("/api/auth/logout").status_code == 401
+            r = on_b.post("/api/auth/refresh", headers=proof(a, "refresh"))  # a's nonce, on b
+            assert r.status_code == 200, r.text
+            assert "vibetunnel_refresh=" in r.headers["set-cookie"]
+            cookie = r.json()["refreshToken"]
+        with with_cookie(a, cookie) as on_a:
+            assert on_a.post("/api/auth/logout", headers=proof(b, "logout")).status_code == 204
+        with b.client() as on_b:
+            r = on_b.post("/api/auth/refresh", json={"refreshToken": cookie})
+            assert r.status_code == 401  # logged out on a: gone on b
+    finally:
+        stop_all(nodes)
 
 
 def test_the_login_link_works_once_across_nodes(pair: list[RunningServer]) -> None:

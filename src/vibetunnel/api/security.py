@@ -6,7 +6,8 @@ that switching nodes dodges nothing; while it is unreachable, in this node's mem
 The edge middleware calls `gate` first: it reads the token once (its subject keys the rate
 limit), refuses a request for a protected path that has no valid token before its body is
 read, and leaves the result in the request state, where `require` (HTTP routes: the token's
-scope) and `authorize_ws` (WebSockets) find it.
+scope) and `authorize_ws` (WebSockets) find it. Before all that it refuses the refresh cookie
+sent by a page of another origin (`foreign_cookie`): browsers send it to every port of the host.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
@@ -54,6 +56,8 @@ SHARE_ROUTES = frozenset(
 """What a share token (`sessionId`) may do over HTTP, besides opening its WebSocket: read,
 type into and resize its session, fetch its recording. A list of what is allowed, so a
 route added later is closed to share links until it is added here."""
+REFRESH_COOKIE = "vibetunnel_refresh"
+"""The cookie that holds a browser's refresh token (api/routes/auth.py), Path=/api/auth."""
 OPEN_PATHS = ("/api/health", "/api/openapi.json")
 OPEN_PREFIXES = ("/api/auth/",)
 """Under /api, what answers without a token. Pages and assets (outside /api) need none."""
@@ -110,6 +114,17 @@ def bearer_token(headers: Headers, query: bytes) -> str | None:
     return values[0] if values else None
 
 
+def foreign_cookie(scope: Scope, headers: Headers) -> bool:
+    """Whether a request carries the refresh cookie and an `Origin` that is not this server:
+    a page of another origin, which may well be on this host (cookies ignore the port)."""
+    origin = headers.get("origin")
+    if origin is None or not scope["path"].startswith("/api/auth/"):
+        return False
+    if REFRESH_COOKIE not in cookie_parser(headers.get("cookie", "")):
+        return False
+    return _netloc(origin) != headers.get("host")
+
+
 def _netloc(url: str) -> str | None:
     try:
         return urlsplit(url).netloc
@@ -148,7 +163,9 @@ class Security:
         else:  # pages and assets: shown the budget, not charged for it
             allowed, rate = await self.limiter.peek(key)
         refusal: VibeTunnelError | None = None
-        if self.guard_host and not is_loopback(host_name(headers.get("host", ""))):
+        if foreign_cookie(scope, headers):
+            refusal = Forbidden("the sign-in cookie is refused from a page of another origin")
+        elif self.guard_host and not is_loopback(host_name(headers.get("host", ""))):
             # Without auth, only loopback names: a DNS-rebinding page gets nothing.
             refusal = Forbidden("this server only answers to localhost (it runs without auth)")
         elif (

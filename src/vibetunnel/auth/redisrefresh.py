@@ -3,7 +3,8 @@
 A token spent on one node is spent on all of them, and its reuse anywhere revokes its family
 everywhere. Keys (`vt:refresh:` then):
 
-    token:<sha256 hex>   hash {family, sub, spent "0"|"1"}; expires when the token does
+    token:<sha256 hex>   hash {family, sub, spent "0"|"1", key?}; expires when the token
+                         does (`key`: the device key a browser's family is bound to, proof.py)
     family:<family id>   set of the family's token hashes; expires with its newest token
     once:<jti>           "1": a one-time login token already used; expires with that token
 
@@ -50,8 +51,8 @@ _ROTATE = (
     + """
 -- KEYS[1]: the presented token's key. ARGV: prefix, the next token's hash, its TTL (ms).
 local prefix = ARGV[1]
-local entry = redis.call('HMGET', KEYS[1], 'family', 'sub', 'spent')
-local family, sub, spent = entry[1], entry[2], entry[3]
+local entry = redis.call('HMGET', KEYS[1], 'family', 'sub', 'spent', 'key')
+local family, sub, spent, key = entry[1], entry[2], entry[3], entry[4]
 if not family then
   return {'unknown', ''}
 end
@@ -62,6 +63,9 @@ end
 redis.call('HSET', KEYS[1], 'spent', '1')  -- keeps its TTL: spent, but known until it expires
 local next_key = prefix .. 'token:' .. ARGV[2]
 redis.call('HSET', next_key, 'family', family, 'sub', sub, 'spent', '0')
+if key then
+  redis.call('HSET', next_key, 'key', key)  -- the family stays bound to its device key
+end
 redis.call('PEXPIRE', next_key, ARGV[3])
 local members_key = prefix .. 'family:' .. family
 redis.call('SADD', members_key, ARGV[2])
@@ -107,25 +111,38 @@ class RedisRefreshStore:
     def _token_key(self, token: str) -> str:
         return f"{self._prefix}token:{token_hash(token)}"
 
-    async def issue(self, sub: str) -> str:
-        """Start a new family for `sub` and return its first token."""
+    async def issue(self, sub: str, key: str | None = None) -> str:
+        """Start a new family for `sub` and return its first token; `key`, the device key
+        the family is bound to (None: a family any holder of its token may use)."""
         if not sub:
             raise ValueError("sub must not be empty")
         token = secrets.token_urlsafe(32)
         family = secrets.token_urlsafe(16)
-        key = self._token_key(token)
+        name = self._token_key(token)
         members = f"{self._prefix}family:{family}"
 
         async def write() -> None:
             async with self._link.client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping={"family": family, "sub": sub, "spent": "0"})
-                pipe.pexpire(key, self._ttl_ms)
+                pipe.hset(name, mapping={"family": family, "sub": sub, "spent": "0"})
+                if key is not None:
+                    pipe.hset(name, "key", key)
+                pipe.pexpire(name, self._ttl_ms)
                 pipe.sadd(members, token_hash(token))
                 pipe.pexpire(members, self._ttl_ms)
                 await pipe.execute()
 
         await self._link.run(write)
         return token
+
+    async def bound_key(self, token: str) -> str | None:
+        """The device key of `token`'s family (spent tokens included); None when the family
+        has none or the token is unknown."""
+
+        async def run() -> Any:
+            return await self._link.client.hget(self._token_key(token), "key")
+
+        value = await self._link.run(run)
+        return None if value is None else bytes(value).decode("utf-8")
 
     async def rotate(self, token: str) -> tuple[str, str]:
         """Spend `token` and return `(sub, next token of its family)`.

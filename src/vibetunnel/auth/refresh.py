@@ -4,14 +4,23 @@ Each login starts a family. Refreshing spends the presented token and returns th
 one. A spent token presented again means a copy leaked (or a client replayed it): the whole family
 is revoked, its newest token included, so the thief and the user both have to log in again.
 
+A family may be bound to a browser's device key (proof.py): each use of its tokens then needs
+a proof made with that key, which the routes check before `rotate` or `revoke`. The key is kept
+with each of the family's tokens (`bound_key` answers for spent ones too, so that a replay
+without the proof changes nothing).
+
 Only SHA-256 hashes of tokens are kept, in memory and on disk; a copy of the store file opens
-nothing. The same file records spent one-time login token ids (`use_once`).
+nothing (it holds device keys, but no token to use them with). The same file records spent
+one-time login token ids (`use_once`).
 
 File format (JSON, mode 0600, replaced atomically on every change):
 
     {"version": 1,
-     "tokens": {"<sha256 hex>": {"family": "...", "sub": "...", "exp": 1.0, "spent": false}},
+     "tokens": {"<sha256 hex>": {"family": "...", "sub": "...", "exp": 1.0, "spent": false,
+                                 "key": "<device key>"}},
      "once": {"<jti>": <exp>}}
+
+`key` is present only for a family bound to a device key.
 
 The routes use a store through `RefreshTokens` (coroutines): `OffLoop(RefreshStore(...))` on
 one machine (its file writes on a worker thread), `RedisRefreshStore` (redisrefresh.py) for
@@ -46,7 +55,9 @@ logger = logging.getLogger(__name__)
 class RefreshTokens(Protocol):
     """A refresh-token store as the routes use it; the methods are RefreshStore's."""
 
-    async def issue(self, sub: str) -> str: ...
+    async def issue(self, sub: str, key: str | None = None) -> str: ...
+
+    async def bound_key(self, token: str) -> str | None: ...
 
     async def rotate(self, token: str) -> tuple[str, str]: ...
 
@@ -61,8 +72,12 @@ class OffLoop:
     def __init__(self, store: RefreshStore) -> None:
         self.store = store
 
-    async def issue(self, sub: str) -> str:
-        return await asyncio.to_thread(self.store.issue, sub)
+    async def issue(self, sub: str, key: str | None = None) -> str:
+        return await asyncio.to_thread(self.store.issue, sub, key)
+
+    async def bound_key(self, token: str) -> str | None:
+        # No file, but the lock may be held by a thread writing one.
+        return await asyncio.to_thread(self.store.bound_key, token)
 
     async def rotate(self, token: str) -> tuple[str, str]:
         return await asyncio.to_thread(self.store.rotate, token)
@@ -80,6 +95,7 @@ class _Entry:
     sub: str
     exp: float
     spent: bool
+    key: str | None = None
 
 
 class RefreshStore:
@@ -102,14 +118,23 @@ class RefreshStore:
         self._once: dict[str, float] = {}
         self._load()
 
-    def issue(self, sub: str) -> str:
-        """Start a new family for `sub` and return its first token."""
+    def issue(self, sub: str, key: str | None = None) -> str:
+        """Start a new family for `sub` and return its first token; `key`, the device key
+        the family is bound to (None: a family any holder of its token may use)."""
         if not sub:
             raise ValueError("sub must not be empty")
         with self._lock:
-            token = self._add(secrets.token_urlsafe(16), sub)
+            token = self._add(secrets.token_urlsafe(16), sub, key)
             self._save()
         return token
+
+    def bound_key(self, token: str) -> str | None:
+        """The device key of `token`'s family; None when the family has none or the token
+        is unknown. Spent and expired tokens still kept answer too: `rotate` revokes a family
+        for the replay of one, which must need the key's proof as much as a use does."""
+        with self._lock:
+            entry = self._tokens.get(_hash(token))
+            return None if entry is None else entry.key
 
     def rotate(self, token: str) -> tuple[str, str]:
         """Spend `token` and return `(sub, next token of its family)`.
@@ -130,7 +155,7 @@ class RefreshStore:
             if self._clock() >= entry.exp:
                 raise AuthError("refresh token expired")
             entry.spent = True
-            new_token = self._add(entry.family, entry.sub)
+            new_token = self._add(entry.family, entry.sub, entry.key)
             self._save()
         return entry.sub, new_token
 
@@ -155,9 +180,10 @@ class RefreshStore:
 
     # Everything below runs with the lock held.
 
-    def _add(self, family: str, sub: str) -> str:
+    def _add(self, family: str, sub: str, key: str | None) -> str:
         token = secrets.token_urlsafe(32)
-        self._tokens[_hash(token)] = _Entry(family, sub, self._clock() + self._ttl, spent=False)
+        exp = self._clock() + self._ttl
+        self._tokens[_hash(token)] = _Entry(family, sub, exp, spent=False, key=key)
         return token
 
     def _drop_family(self, family: str) -> None:
@@ -174,10 +200,7 @@ class RefreshStore:
         self._prune()
         data = {
             "version": _VERSION,
-            "tokens": {
-                d: {"family": e.family, "sub": e.sub, "exp": e.exp, "spent": e.spent}
-                for d, e in self._tokens.items()
-            },
+            "tokens": {d: _entry_json(e) for d, e in self._tokens.items()},
             "once": self._once,
         }
         try:
@@ -213,6 +236,18 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _entry_json(entry: _Entry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "family": entry.family,
+        "sub": entry.sub,
+        "exp": entry.exp,
+        "spent": entry.spent,
+    }
+    if entry.key is not None:
+        item["key"] = entry.key
+    return item
+
+
 def _parse(data: Any) -> tuple[dict[str, _Entry], dict[str, float]]:
     if not isinstance(data, dict) or data.get("version") != _VERSION:
         raise ValueError("not a version 1 store")
@@ -224,14 +259,16 @@ def _parse(data: Any) -> tuple[dict[str, _Entry], dict[str, float]]:
         if not isinstance(item, dict):
             raise ValueError("a token entry is not an object")
         family, sub, exp, spent = item["family"], item["sub"], item["exp"], item["spent"]
+        key = item.get("key")
         if not (
             isinstance(family, str)
             and isinstance(sub, str)
             and is_number(exp)
             and isinstance(spent, bool)
+            and (key is None or isinstance(key, str))
         ):
             raise ValueError("a token entry has a wrong field type")
-        tokens[digest] = _Entry(family, sub, float(exp), spent)
+        tokens[digest] = _Entry(family, sub, float(exp), spent, key)
     once: dict[str, float] = {}
     for key, exp in raw_once.items():
         if not is_number(exp):

@@ -3,7 +3,9 @@
 An access token carries exactly the specified claims: `sub`, `iat`, `exp` and, for a share
 link, `sessionId`. It has no `kind` claim, so a token signed with the same secret by another
 tool is an access token too. A one-time login token (the URL printed at start) adds
-`"kind": "login"` and a random `jti`, so it can never pass for an access token.
+`"kind": "login"` and a random `jti`, so it can never pass for an access token; so does a
+nonce (`"kind": "nonce"`, 60 s), which a browser signs to prove it holds its sign-in's device
+key (proof.py).
 
 PyJWT checks the signature and the algorithm; the time claims are checked here against the
 injected clock, so tests never depend on the wall clock.
@@ -52,8 +54,10 @@ LOGIN_TOKEN_TTL = 5 * 60.0
 MAX_TOKEN_TTL = 30 * 86400.0
 """The longest an access token may live (`vibetunnel token --ttl`, share links included): a
 leaked token is good for this long at most, whatever its `exp` says."""
-KINDS = ("access", "login")
-LONGEST = {"access": MAX_TOKEN_TTL, "login": LOGIN_TOKEN_TTL}
+NONCE_TTL = 60.0
+"""Seconds a nonce for a device-key proof lives (proof.py)."""
+KINDS = ("access", "login", "nonce")
+LONGEST = {"access": MAX_TOKEN_TTL, "login": LOGIN_TOKEN_TTL, "nonce": NONCE_TTL}
 """The longest lifetime (exp - iat) this server issues, per kind: anything longer was not
 made by it, or not on purpose (a token valid until 9999), and is refused."""
 
@@ -68,9 +72,9 @@ class Claims:
     session_id: str | None
     """The one session this token opens (a share link), or None for all of them."""
     kind: str
-    """"access" or "login"."""
+    """"access", "login" or "nonce"."""
     jti: str | None = None
-    """The unique id of a login token, to spend it once; None for access tokens."""
+    """The unique id of a login token (to spend it once) or a nonce; None for access tokens."""
     read_only: bool = False
     """A watch-only token: it may not type into or resize a session."""
 

@@ -81,6 +81,25 @@ async def test_reuse_on_another_node_revokes_the_family(nodes: Nodes) -> None:
     assert (await b.rotate(other))[0] == "alice"
 
 
+async def test_a_familys_device_key_follows_it_across_nodes(
+    nodes: Nodes, raw: redis.asyncio.Redis
+) -> None:
+    a, b = nodes(2)
+    key = "k" * 43
+    first = await a.issue("alice", key)
+    plain = await a.issue("alice")
+    assert await b.bound_key(first) == key and await b.bound_key(plain) is None
+    _, second = await b.rotate(first)
+    assert await a.bound_key(second) == key
+    assert await a.bound_key(first) == key  # spent, still known: its replay needs the proof
+    assert await raw.hget(f"vt:refresh:token:{token_hash(second)}", "key") == key.encode()
+    assert await raw.hget(f"vt:refresh:token:{token_hash(plain)}", "key") is None
+    _, after_plain = await b.rotate(plain)
+    assert await a.bound_key(after_plain) is None
+    await a.revoke(second)
+    assert await b.bound_key(second) is None and await b.bound_key(first) is None
+
+
 async def test_concurrent_rotations_exactly_one_wins(nodes: Nodes) -> None:
     stores = nodes(8)
     token = await stores[0].issue("alice")

@@ -214,6 +214,45 @@ def test_revoke_twice_is_harmless(store: RefreshStore) -> None:
     store.revoke(t1)
 
 
+# Device keys (auth/proof.py): a family bound to one keeps it
+
+
+KEY = "k" * 43
+
+
+def test_a_family_keeps_its_device_key(store: RefreshStore) -> None:
+    t1 = store.issue("alice", KEY)
+    plain = store.issue("alice")
+    assert store.bound_key(t1) == KEY and store.bound_key(plain) is None
+    _, t2 = store.rotate(t1)
+    assert store.bound_key(t2) == KEY
+    assert store.bound_key(t1) == KEY  # spent, still known: its replay needs the proof too
+    assert store.bound_key("unknown") is None
+
+
+def test_an_expired_token_still_kept_answers_with_its_key(
+    clock: FakeClock, store: RefreshStore
+) -> None:
+    """rotate() revokes the family for a spent token even past its expiry: such a replay must
+    need the proof as much as a use does."""
+    t1 = store.issue("alice", KEY)
+    store.rotate(t1)
+    clock.now = T0 + TTL  # t1 has expired, and nothing pruned it yet
+    assert store.bound_key(t1) == KEY
+
+
+def test_the_key_survives_a_restart(clock: FakeClock, store: RefreshStore, path: Path) -> None:
+    t1 = store.issue("alice", KEY)
+    _, t2 = store.rotate(t1)
+    store.issue("bob")
+    data = json.loads(path.read_text())
+    assert sorted(e.get("key") is not None for e in data["tokens"].values()) == [False, True, True]
+    again = reopen(path, clock)
+    assert again.bound_key(t2) == KEY
+    _, t3 = again.rotate(t2)
+    assert again.bound_key(t3) == KEY
+
+
 # Storage
 
 
@@ -287,6 +326,8 @@ def test_parent_folder_created(tmp_path: Path, clock: FakeClock) -> None:
         b' "once": {}}',
         b'{"version": 1, "tokens": {"h": {"family": "f", "sub": "a", "exp": 1, "spent": 0}},'
         b' "once": {}}',
+        b'{"version": 1, "tokens": {"h": {"family": "f", "sub": "a", "exp": 1, "spent": false,'
+        b' "key": 7}}, "once": {}}',
         b'{"version": 1, "tokens": {}, "once": {"k": "soon"}}',
         b'{"version": 1, "tokens": {}, "once": {"k": true}}',
     ],
