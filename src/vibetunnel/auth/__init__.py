@@ -27,6 +27,7 @@ from .tokens import (
     TokenService,
     parse_duration,
     scope_allows,
+    token_key,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "password_configured",
     "scope_allows",
     "set_password",
+    "token_key",
 ]

@@ -134,3 +134,100 @@ def test_counts_stay_true_and_under_the_cap(steps: list[Step]) -> None:
             busy.discard(conn)
         for k in ("c0", "c1", "c2"):
             assert guard.count(k) == sum(1 for v in open_.values() if v == k) <= 3
+
+
+# -- moving a connection to another client's count (a share link's) ------------------------------
+
+
+def test_a_moved_connection_frees_its_address_and_counts_for_its_new_client() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(2)
+    for conn in ("c1", "c2"):
+        guard.admit(conn, "addr")
+        guard.busy(conn)
+    assert guard.admit("c3", "addr") == (False, None)  # the address is full
+    assert guard.move("c1", "share", cap=1) == (True, None)
+    assert (guard.count("addr"), guard.count("share")) == (1, 1)
+    assert guard.client_of("c1") == "share"
+    assert guard.admit("c3", "addr") == (True, None)  # its slot is the address's again
+    guard.busy("c3")
+    # The share link is at its own cap, all busy: refused, and nothing moves.
+    assert guard.move("c2", "share", cap=1) == (False, None)
+    assert (guard.count("addr"), guard.count("share"), guard.client_of("c2")) == (2, 1, "addr")
+    guard.leave("c1")  # closed: the share link's slot is free
+    assert guard.count("share") == 0
+    assert guard.move("c2", "share", cap=1) == (True, None)
+
+
+def test_moving_back_to_a_full_address_evicts_only_a_waiting_connection() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(2)
+    guard.admit("c1", "addr")
+    guard.busy("c1")
+    guard.move("c1", "share", cap=4)
+    guard.admit("slow", "addr")  # waits for its headers
+    guard.admit("busy", "addr")
+    guard.busy("busy")
+    # c1's response is done: back to its address, which is full; the waiting one goes.
+    assert guard.move("c1", "addr") == (True, "slow")
+    assert guard.client_of("slow") is None and guard.count("addr") == 2
+    guard.move("c1", "share", cap=4)
+    guard.admit("busy2", "addr")
+    guard.busy("busy2")
+    # All the address's connections are busy now: c1 cannot come back (the caller closes it).
+    assert guard.move("c1", "addr") == (False, None)
+    assert guard.client_of("c1") == "share"
+
+
+def test_a_move_to_the_same_client_is_a_no_op_and_a_stranger_does_not_move() -> None:
+    guard: ConnectionGuard[str] = ConnectionGuard(1)
+    guard.admit("c1", "addr")
+    assert guard.move("c1", "addr") == (True, None)
+    assert guard.count("addr") == 1
+    assert guard.move("gone", "share", cap=1) == (False, None)
+    assert guard.count("share") == 0 and guard.client_of("gone") is None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["admit", "busy", "waiting", "leave", "move"]),
+            st.integers(0, 11),  # which connection
+            st.integers(0, 3),  # which client: 0-2 addresses, 3 a share link
+        ),
+        max_size=80,
+    )
+)
+def test_counts_stay_true_and_under_each_cap_with_moves(steps: list[Step]) -> None:
+    caps = {"c0": 3, "c1": 3, "c2": 3, "c3": 2}
+    guard: ConnectionGuard[int] = ConnectionGuard(3)
+    open_: dict[int, str] = {}
+    busy: set[int] = set()
+    for action, conn, client_no in steps:
+        client = f"c{client_no}"
+        if action == "admit" and conn not in open_ and client != "c3":
+            admitted, evicted = guard.admit(conn, client)
+            if evicted is not None:
+                assert open_.pop(evicted) == client and evicted not in busy
+            if admitted:
+                open_[conn] = client
+        elif action == "move" and conn in open_ and conn in busy:
+            moved, evicted = guard.move(conn, client, caps[client])
+            if evicted is not None:
+                assert open_.pop(evicted) == client and evicted not in busy
+            if moved:
+                open_[conn] = client
+            else:
+                assert all(c in busy for c, k in open_.items() if k == client)
+        elif action == "busy" and conn in open_:
+            guard.busy(conn)
+            busy.add(conn)
+        elif action == "waiting" and conn in open_:
+            guard.waiting(conn)
+            busy.discard(conn)
+        elif action == "leave":
+            guard.leave(conn)
+            open_.pop(conn, None)
+            busy.discard(conn)
+        for k, cap in caps.items():
+            assert guard.count(k) == sum(1 for v in open_.values() if v == k) <= cap
+        for c, k in open_.items():
+            assert guard.client_of(c) == k
