@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from vibetunnel.api.peers import LOOPBACK, ConnectionGuard, peer_key, proxy_networks
 
@@ -186,48 +187,90 @@ def test_a_move_to_the_same_client_is_a_no_op_and_a_stranger_does_not_move() -> 
     assert guard.count("share") == 0 and guard.client_of("gone") is None
 
 
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(["admit", "busy", "waiting", "leave", "move"]),
-            st.integers(0, 11),  # which connection
-            st.integers(0, 3),  # which client: 0-2 addresses, 3 a share link
-        ),
-        max_size=80,
-    )
-)
-def test_counts_stay_true_and_under_each_cap_with_moves(steps: list[Step]) -> None:
-    caps = {"c0": 3, "c1": 3, "c2": 3, "c3": 2}
-    guard: ConnectionGuard[int] = ConnectionGuard(3)
-    open_: dict[int, str] = {}
-    busy: set[int] = set()
-    for action, conn, client_no in steps:
-        client = f"c{client_no}"
-        if action == "admit" and conn not in open_ and client != "c3":
-            admitted, evicted = guard.admit(conn, client)
-            if evicted is not None:
-                assert open_.pop(evicted) == client and evicted not in busy
-            if admitted:
-                open_[conn] = client
-        elif action == "move" and conn in open_ and conn in busy:
-            moved, evicted = guard.move(conn, client, caps[client])
-            if evicted is not None:
-                assert open_.pop(evicted) == client and evicted not in busy
-            if moved:
-                open_[conn] = client
-            else:
-                assert all(c in busy for c, k in open_.items() if k == client)
-        elif action == "busy" and conn in open_:
-            guard.busy(conn)
-            busy.add(conn)
-        elif action == "waiting" and conn in open_:
-            guard.waiting(conn)
-            busy.discard(conn)
-        elif action == "leave":
-            guard.leave(conn)
-            open_.pop(conn, None)
-            busy.discard(conn)
-        for k, cap in caps.items():
-            assert guard.count(k) == sum(1 for v in open_.values() if v == k) <= cap
-        for c, k in open_.items():
-            assert guard.client_of(c) == k
+CONNS = st.integers(0, 3)
+CAPS = {"a0": 3, "a1": 3, "share": 1}
+"""Two addresses at the guard's cap of 3, and a share link with a cap of its own, smaller."""
+
+
+class GuardWithMoves(RuleBasedStateMachine):
+    """Any sequence of opens, requests, idles, closes and moves: the counts stay true, and
+    under each client's cap; only waiting connections are evicted, only when all are busy is
+    anything refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.guard: ConnectionGuard[int] = ConnectionGuard(3)
+        self.open: dict[int, str] = {}
+        self.busy: set[int] = set()
+
+    def _evicted(self, evicted: int | None, client: str) -> None:
+        if evicted is not None:
+            assert self.open.pop(evicted) == client and evicted not in self.busy
+
+    def _all_busy(self, client: str) -> bool:
+        return all(c in self.busy for c, k in self.open.items() if k == client)
+
+    @rule(conn=CONNS, client=st.sampled_from(["a0", "a1"]))
+    def admit(self, conn: int, client: str) -> None:
+        if conn in self.open:
+            return
+        admitted, evicted = self.guard.admit(conn, client)
+        self._evicted(evicted, client)
+        if admitted:
+            self.open[conn] = client
+        else:
+            assert self._all_busy(client)
+
+    @rule(conn=CONNS)
+    def to_the_share_link(self, conn: int) -> None:
+        self._move(conn, "share")
+
+    @rule(conn=CONNS)
+    def a_share_request_on_a_new_connection(self, conn: int) -> None:
+        """The server's usual sequence: opened, its headers complete, its token a share's."""
+        self.admit(conn, "a0")
+        self.serving(conn)
+        self._move(conn, "share")
+
+    @rule(conn=CONNS, client=st.sampled_from(["a0", "a1"]))
+    def to_an_address(self, conn: int, client: str) -> None:
+        self._move(conn, client)
+
+    def _move(self, conn: int, client: str) -> None:
+        if conn not in self.busy:
+            return  # only a connection serving a request moves
+        moved, evicted = self.guard.move(conn, client, CAPS[client])
+        self._evicted(evicted, client)
+        if moved:
+            self.open[conn] = client
+        else:
+            assert self.open[conn] != client and self._all_busy(client)
+
+    @rule(conn=CONNS)
+    def serving(self, conn: int) -> None:
+        self.guard.busy(conn)
+        if conn in self.open:
+            self.busy.add(conn)
+
+    @rule(conn=CONNS)
+    def waiting(self, conn: int) -> None:
+        self.guard.waiting(conn)
+        self.busy.discard(conn)
+
+    @rule(conn=CONNS)
+    def leave(self, conn: int) -> None:
+        self.guard.leave(conn)
+        self.open.pop(conn, None)
+        self.busy.discard(conn)
+
+    @invariant()
+    def counts_are_true_and_under_the_caps(self) -> None:
+        for client, cap in CAPS.items():
+            assert self.guard.count(client) == sum(k == client for k in self.open.values())
+            assert self.guard.count(client) <= cap
+        for conn, client in self.open.items():
+            assert self.guard.client_of(conn) == client
+
+
+TestGuardWithMoves = GuardWithMoves.TestCase
+TestGuardWithMoves.settings = settings(max_examples=50, stateful_step_count=30)
