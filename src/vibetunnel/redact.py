@@ -68,8 +68,17 @@ def _blank(match: re.Match[str]) -> str:
     return REDACTED
 
 
+_WORDS = ("bearer", *(name.lower() for name in SECRET_NAMES))
+
+
 def redact(text: str) -> str:
     """`text` with every secret in it blanked (see the module); anything else unchanged."""
+    # What every secret needs, first: most lines have none of it (a line with no `=`, no
+    # "eyJ" and none of the words costs about 1 µs, the pattern some 40).
+    if "=" not in text and "eyJ" not in text:
+        lowered = text.lower()
+        if not any(word in lowered for word in _WORDS):
+            return text
     return _SECRET.sub(_blank, text)
 
 

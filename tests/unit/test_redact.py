@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vibetunnel.auth import TokenService
-from vibetunnel.redact import RedactingFormatter, redact
+from vibetunnel.redact import _SECRET, RedactingFormatter, _blank, redact
 
 TOKENS = TokenService(b"k" * 32)
 JWT = TOKENS.issue("me", 600)
@@ -153,3 +153,8 @@ def test_the_formatter_redacts_arguments_and_tracebacks() -> None:
     assert "ValueError: cannot open https://h/?login=[redacted]" in logged
     for part in JWT.split(".") + LOGIN.split("."):
         assert part not in logged
+
+
+@given(st.text(alphabet=st.sampled_from(list("tokenlgiTOKENpasswdBearer eyJ.=&\"':%65_-x"))))
+def test_the_quick_check_skips_only_lines_without_secrets(text: str) -> None:
+    assert redact(text) == _SECRET.sub(_blank, text)
