@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "files": 0,
     "config": 0,
     "aio": 0,
+    "redact": 0,
     "protocol": 0,
     # 1: state on disk, each on its own.
     "recording": 1,
@@ -44,7 +45,7 @@ LAYERS: dict[str, int] = {
 """The part of the package (first name under `vibetunnel`) -> its layer, lowest first."""
 
 PEERS = [
-    frozenset({"__init__", "errors", "files", "config", "aio", "protocol"}),
+    frozenset({"__init__", "errors", "files", "config", "aio", "redact", "protocol"}),
     frozenset({"pty", "keeper"}),
     frozenset({"cli", "__main__"}),
 ]

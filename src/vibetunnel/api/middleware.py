@@ -13,34 +13,19 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote_plus
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetunnel.api.errors import error_response
 from vibetunnel.errors import PayloadTooLarge, UnsupportedClient, VibeTunnelError
+from vibetunnel.redact import redact
 
 access_log = logging.getLogger("vibetunnel.access")
 
 SUPPORTED_MAJORS = (1,)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _VERSION = re.compile(r"[vV]?([0-9]{1,6})(\..*)?", re.DOTALL)
-SECRET_PARAMS = ("token", "login")
-"""Query parameters that carry a token: their values never reach the log."""
-
-
-def redact_query(query: str) -> str:
-    """The query string for the log, the value of every token parameter blanked.
-
-    Names are compared decoded, as the server reads them (`parse_qs`): `tok%65n=` is a token
-    too. Case is ignored, to be safe. Other pairs are logged as they were sent.
-    """
-    pairs = []
-    for pair in query.split("&"):
-        name = unquote_plus(pair.split("=", 1)[0])
-        pairs.append(f"{name}=[redacted]" if name.lower() in SECRET_PARAMS else pair)
-    return "&".join(pairs)
 
 
 def check_client_version(value: str | None) -> None:
@@ -181,7 +166,9 @@ class EdgeMiddleware:
 
 def _log_access(scope: Scope, status: int, started: float) -> None:
     query = scope.get("query_string", b"").decode("latin-1")
-    path = scope["path"] + ("?" + redact_query(query) if query else "")
+    # Redacted here as well as by the handlers' formatter (redact.py): the record itself is
+    # clean, whatever handler gets it.
+    path = redact(scope["path"] + ("?" + query if query else ""))
     access_log.info(
         '%s "%s %s" %d %.1fms',
         scope["client"][0] if scope.get("client") else "-",

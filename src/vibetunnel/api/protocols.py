@@ -11,7 +11,10 @@ reaches ASGI middleware, yet holds a file descriptor for as long as its sender l
   httptools keep them all in memory, without a limit of their own);
 - **connections per client**: `ConnectionGuard` (api/peers.py), fed from here. A
   connection over the cap is closed at once, freeing its descriptor, unless one of the
-  client's waiting connections can make room;
+  client's waiting connections can make room. Each protocol is the `Seat` of its requests
+  (`scope["extensions"][SEAT]`): the app moves a share link's request to the link's own
+  count (api/security.py), and an HTTP connection returns to its address's when the
+  response ends (or is closed, if the address has no room left by then);
 - **after a WebSocket close**: a peer that goes on sending after the server's close frame
   (a refused token that streams anyway) is hung up on, not read.
 
@@ -25,13 +28,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
+from websockets.http11 import Request
 
-from vibetunnel.api.peers import ConnectionGuard, peer_key
+from vibetunnel.api.peers import SEAT, ConnectionGuard, peer_key
 from vibetunnel.api.wsconn import BoundedWebSocketProtocol
 
 log = logging.getLogger("vibetunnel")
@@ -49,6 +53,13 @@ WARN_EVERY = 60.0
 """Seconds between two log lines about refused connections (a flood must not flood the log)."""
 
 Guard = ConnectionGuard[asyncio.BaseTransport]
+
+
+def _count_as(guard: Guard, transport: asyncio.BaseTransport, client: str, cap: int) -> bool:
+    moved, evicted = guard.move(transport, client, cap)
+    if evicted is not None:
+        evicted.close()
+    return moved
 
 
 class GuardedHttp(HttpToolsProtocol):
@@ -71,12 +82,14 @@ class GuardedHttp(HttpToolsProtocol):
         self._header_bytes = 0
         self._heads = 0
         """Requests whose headers are complete, so far."""
+        self._address = "-"
+        """The client this connection comes from (`peer_key`), whose count it returns to."""
 
     # -- the connection ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        client = peer_key(self.client[0] if self.client else None)
+        client = self._address = peer_key(self.client[0] if self.client else None)
         admitted, evicted = self.guard.admit(transport, client)
         if evicted is not None:
             self._warn(client, "closing the longest waiting for its headers")
@@ -107,6 +120,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        cast(dict[str, Any], self.scope).setdefault("extensions", {})[SEAT] = self
         self._await_headers()  # a pipelined request, begun while another is served
 
     def on_headers_complete(self) -> None:
@@ -118,9 +132,26 @@ class GuardedHttp(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         idle = not self.pipeline  # else the next request's headers are already here
+        if self.guard.client_of(self.transport) not in (self._address, None):
+            self._come_back()
         super().on_response_complete()
         if idle and not self.transport.is_closing():
             self._await_headers()
+
+    # -- the seat (api/peers.py) ------------------------------------------------------------
+
+    def count_as(self, client: str, cap: int) -> bool:
+        """Seat.count_as: this request is `client`'s, until its response ends."""
+        return _count_as(self.guard, self.transport, client, cap)
+
+    def _come_back(self) -> None:
+        """Counted as its address's again: the next request may be anyone's."""
+        back, evicted = self.guard.move(self.transport, self._address)
+        if evicted is not None:
+            self._warn(self._address, "closing the longest waiting for its headers")
+            evicted.close()
+        if not back:  # the address filled up meanwhile, all busy: this idle one goes
+            self.transport.close()
 
     # -- the deadline -----------------------------------------------------------------------
 
@@ -167,6 +198,16 @@ class GuardedWebSocket(BoundedWebSocketProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._after_close = 0
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the app's task is created, not yet run
+            scope["extensions"][SEAT] = self
+
+    def count_as(self, client: str, cap: int) -> bool:
+        """Seat.count_as: this WebSocket is `client`'s, until it closes."""
+        return _count_as(self.guard, self.transport, client, cap)
 
     def data_received(self, data: bytes) -> None:
         if self.close_sent:

@@ -8,6 +8,12 @@ limit), refuses a request for a protected path that has no valid token before it
 read, and leaves the result in the request state, where `require` (HTTP routes: the token's
 scope) and `authorize_ws` (WebSockets) find it. Before all that it refuses the refresh cookie
 sent by a page of another origin (`foreign_cookie`): browsers send it to every port of the host.
+
+A share link (a token with `sessionId`) is a client of its own: its rate-limit bucket is
+keyed by the token (a hash of it: auth.token_key), not by its owner's subject, and its
+requests and WebSockets are counted apart from their address, at most SHARE_CONNECTIONS
+open at once (the connection's Seat, api/peers.py). So a link, however busy, cannot spend
+its owner's budget nor take the owner's connection slots.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from starlette.requests import cookie_parser
 from starlette.types import Scope
 from starlette.websockets import WebSocket
 
-from vibetunnel.api.peers import peer_key
+from vibetunnel.api.peers import SEAT, Seat, peer_key
 from vibetunnel.auth import (
     FAILED_LOGINS_PER_MINUTE,
     Claims,
@@ -31,6 +37,7 @@ from vibetunnel.auth import (
     RedisLink,
     SharedRateLimiter,
     TokenService,
+    token_key,
 )
 from vibetunnel.auth.tokens import scope_allows
 from vibetunnel.config import Config
@@ -58,6 +65,10 @@ type into and resize its session, fetch its recording. A list of what is allowed
 route added later is closed to share links until it is added here."""
 REFRESH_COOKIE = "vibetunnel_refresh"
 """The cookie that holds a browser's refresh token (api/routes/auth.py), Path=/api/auth."""
+SHARE_CONNECTIONS = 16
+"""Connections one share link may hold open at once (requests being served, WebSockets,
+event streams), apart from its address's cap: a few viewers' tabs, each a socket, a stream
+and a request or two. Never more than `--max-connections-per-address`."""
 OPEN_PATHS = ("/api/health", "/api/openapi.json")
 OPEN_PREFIXES = ("/api/auth/",)
 """Under /api, what answers without a token. Pages and assets (outside /api) need none."""
@@ -141,6 +152,7 @@ class Security:
         self.auth = config.auth
         self.tokens = tokens
         self.guard_host = not config.auth and is_loopback(config.host)
+        self.share_connections = min(SHARE_CONNECTIONS, config.max_connections_per_address)
         self.limiter: Limiter
         self.failed_logins: Limiter
         if shared is None:
@@ -156,8 +168,14 @@ class Security:
         self, scope: Scope, headers: Headers
     ) -> tuple[VibeTunnelError | None, dict[str, str]]:
         state: dict[str, Any] = scope["state"]
-        claims = self._read_token(state, headers, scope.get("query_string", b""))
-        key = f"sub:{claims.sub}" if claims else f"addr:{client_key(scope)}"
+        claims, token = self._read_token(state, headers, scope.get("query_string", b""))
+        share = claims is not None and claims.session_id is not None
+        if claims is None:
+            key = f"addr:{client_key(scope)}"
+        elif share:  # its own budget, never its owner's
+            key = f"share:{token_key(token)}"
+        else:
+            key = f"sub:{claims.sub}"
         if scope["path"].startswith("/api/"):
             allowed, rate = await self.limiter.hit(key)
         else:  # pages and assets: shown the budget, not charged for it
@@ -185,28 +203,42 @@ class Security:
                 f"rate limit of {rate.limit} requests a minute reached",
                 retry_after=rate.retry_after(),
             )
+        elif share and not self._seat(scope, key):
+            refusal = TooManyRequests(
+                f"a share link may hold {self.share_connections} connections open at once; "
+                "close one first"
+            )
         elif self.tokens is not None and claims is None and needs_token(scope["path"]):
             # Here, before the app reads a byte of the body: a client without a valid token
             # costs the server its socket and no more.
             refusal = state["auth_error"]
         return refusal, rate.headers()
 
-    def _read_token(self, state: dict[str, Any], headers: Headers, query: bytes) -> Claims | None:
+    def _seat(self, scope: Scope, client: str) -> bool:
+        """Count this request's connection as `client`'s (a share link's): False when that
+        client has all its connections busy. Without a seat (a test transport), True."""
+        seat: Seat | None = scope.get("extensions", {}).get(SEAT)
+        return seat is None or seat.count_as(client, self.share_connections)
+
+    def _read_token(
+        self, state: dict[str, Any], headers: Headers, query: bytes
+    ) -> tuple[Claims | None, str]:
+        """The token's claims (None: none, or not valid) and the token as sent."""
         state["claims"] = None
         state["auth_error"] = None
         if self.tokens is None:
-            return None
+            return None, ""
         token = bearer_token(headers, query)
         if token is None:
             state["auth_error"] = AuthError("missing token: send Authorization: Bearer <token>")
-            return None
+            return None, ""
         try:
             claims = self.tokens.verify(token)
         except AuthError as exc:
             state["auth_error"] = exc
-            return None
+            return None, token
         state["claims"] = claims
-        return claims
+        return claims, token
 
     # -- HTTP routes ------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from .tokens import (
     TokenService,
     parse_duration,
     scope_allows,
+    token_key,
 )
 
 __all__ = [
@@ -56,4 +57,5 @@ __all__ = [
     "password_configured",
     "scope_allows",
     "set_password",
+    "token_key",
 ]

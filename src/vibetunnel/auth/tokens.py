@@ -13,6 +13,7 @@ injected clock, so tests never depend on the wall clock.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import math
 import re
@@ -206,6 +207,17 @@ class TokenService:
         except jwt.InvalidTokenError as e:
             raise AuthError(f"invalid token: {e}") from None
         return payload
+
+
+def token_key(token: str) -> str:
+    """A name of `token` for the limits (a share link's own budget and connection count):
+    a hash of its signed part, never the token itself (keys live in memory and in Redis).
+
+    The signed part (header and claims), not the whole: the signature can be spelled more
+    than one way (PyJWT takes trailing base64 padding), and no spelling may be a new budget.
+    Two tokens with the same claims are one client, as they should be."""
+    signed = token.rpartition(".")[0] or token
+    return hashlib.sha256(signed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def scope_allows(claims: Claims, session_id: str) -> bool:

@@ -20,6 +20,7 @@ from vibetunnel.cli import home as homes
 from vibetunnel.cli import reach
 from vibetunnel.config import MIN_SIZE, SERVER_FILE, Config, format_size, parse_size
 from vibetunnel.files import raise_open_files_limit, write_private
+from vibetunnel.redact import log_to_stderr
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
@@ -146,9 +147,10 @@ def size(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # Every line of the process, uvicorn's included, through redact (no token in any log).
+    log_to_stderr(
+        logging.INFO if args.verbose else logging.WARNING,
+        "%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not 0 <= args.port <= 65535:
         print(f"vibetunnel: --port must be 0..65535, got {args.port}", file=sys.stderr)

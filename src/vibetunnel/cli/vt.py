@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import uuid
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from vibetunnel.cli import home as homes
 from vibetunnel.cli.local import LocalError, get
 from vibetunnel.config import SESSION_ENV, home_dir
+from vibetunnel.redact import log_to_stderr
 from vibetunnel.vt.link import describe, find_server, token
 from vibetunnel.vt.relay import Relay
 from vibetunnel.vt.terminal import RawMode
@@ -92,6 +94,8 @@ def list_sessions() -> int:
 
 
 def run(opts: Options) -> int:
+    # What the link logs (a failure's traceback may name the URL, token and all) is redacted.
+    log_to_stderr(logging.WARNING, "%(message)s")
     # It writes the recording there and sends the home's token to the server it names.
     if code := homes.refused(home_dir(), "vt", make=True):
         return code

@@ -46,6 +46,7 @@ from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess, get_winsize
 from vibetunnel.recording.replay import read_screen
 from vibetunnel.recording.writer import CastWriter, flush_all
+from vibetunnel.redact import log_to_stderr
 
 log = logging.getLogger("vibetunnel.keeper")
 
@@ -408,9 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(args[0]).absolute()  # spawns change the working directory for a moment
     if fork and os.fork() > 0:
         return 0  # the starter waits for this one; the keeper below is nobody's child
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s keeper %(levelname)s: %(message)s", force=True
-    )
+    log_to_stderr(logging.INFO, "%(asctime)s keeper %(levelname)s: %(message)s")  # keeper.log
     private_dir(home)
     lock = os.open(home / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -20,6 +20,7 @@ from vibetunnel.auth.tokens import (
     TokenService,
     parse_duration,
     scope_allows,
+    token_key,
 )
 from vibetunnel.errors import AuthError
 
@@ -498,3 +499,13 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_a_token_s_key_names_its_signed_part_never_the_token() -> None:
+    service = TokenService(KEY)
+    share = service.issue("me", 600, session_id="abc", read_only=True)
+    key = token_key(share)
+    assert len(key) == 32 and all(part not in key for part in share.split("."))
+    assert token_key(share + "=") == key  # a signature spelled another way: the same link
+    assert token_key(service.issue("me", 600, session_id="abd")) != key
+    assert token_key("not a jwt") != token_key("not a jwt either")
