@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 
 import uvloop
@@ -16,13 +15,11 @@ from vibetunnel.api.peers import proxy_networks
 from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
 from vibetunnel.cli import reach
-from vibetunnel.config import SERVER_FILE, Config
+from vibetunnel.config import NODE_NAME, SERVER_FILE, Config
 from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
-NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-"""A cluster node's name: it is part of Redis keys and of the web app's pages."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
