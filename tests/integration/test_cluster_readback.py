@@ -5,6 +5,7 @@ the other's sessions at once (docs/cluster.md)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ import redis
 
 from tests.conftest import UNIT, RunningServer, processes_of, start_server, wait_until
 from tests.integration.wsclient import TermClient
-from tests.redis_server import RedisServer, redis_server  # noqa: F401
+from tests.redis_server import HoldingProxy, RedisServer, redis_server  # noqa: F401
 from tests.unit.protocol.test_sessions import listed
+from vibetunnel.cluster.node import FIRST_REFRESH
 
 TTL = "30"
 """Seconds: each node's own refresh comes every 10 s, so what a test writes to Redis without
@@ -184,6 +186,8 @@ async def test_junk_in_a_stream_and_in_an_order_queue_is_skipped(two: Two, r: re
         assert b.get(f"/api/sessions/{sid}").json()["status"] == "running"
     stream_lines = two.log("beta", f"an entry of {stream} skipped")  # read before got-two
     assert len(stream_lines) == 2, stream_lines  # one per problem, however many entries
+    assert "an entry without its epoch and counter" in stream_lines[0]
+    assert "an exit without an exit code" in stream_lines[1]
     assert not two.log("beta", "output was lost")  # the junk was no gap: no resync
     order_lines = wait_until(
         lambda: len(two.log("alpha", "an order skipped")) == 5 and two.log("alpha", "an order"),
@@ -193,40 +197,70 @@ async def test_junk_in_a_stream_and_in_an_order_queue_is_skipped(two: Two, r: re
     assert not two.log("alpha", "Traceback")
 
 
-async def test_a_node_just_restarted_answers_for_the_others_at_once(two: Two) -> None:
-    with two.api("alpha") as a:
+def node(home: Path, name: str, url: str) -> RunningServer:
+    args = ("--no-auth", "--rate-limit", "100000", "--redis", url, "--node", name)
+    return start_server(home, *args, "--node-ttl", TTL)
+
+
+@dataclass
+class Far(Two):
+    proxy: HoldingProxy
+
+
+@pytest.fixture
+def far(tmp_path: Path, redis_server: RedisServer) -> Iterator[Far]:  # noqa: F811
+    """alpha, and beta whose Redis is reached through a proxy that can hold an answer."""
+    c = Far(redis_server, {}, HoldingProxy(redis_server.port))
+    try:
+        c.nodes["alpha"] = node(tmp_path / "alpha", "alpha", redis_server.url)
+        c.nodes["beta"] = node(tmp_path / "beta", "beta", c.proxy.url())
+        with c.api("beta") as b:
+            wait_until(
+                lambda: sum(n["online"] for n in b.get("/api/nodes").json()) == 2,
+                what="beta to see both nodes online",
+            )
+        yield c
+    finally:
+        for server in c.nodes.values():
+            server.stop()
+        c.proxy.close()
+        for server in c.nodes.values():
+            assert processes_of(server.home) == []
+
+
+async def test_a_node_just_restarted_answers_for_the_others_at_once(
+    far: Far, r: redis.Redis
+) -> None:
+    with far.api("alpha") as a:
         sid = make(a, command="cat")["id"]
         assert a.post(f"/api/sessions/{sid}/input", json={"data": "before\r"}).status_code == 204
-    with two.api("beta") as b:
+    with far.api("beta") as b:
         wait_until(lambda: b.get(f"/api/sessions/{sid}").status_code == 200, what="listed")
-    two.nodes["beta"].restart()
-    # At once, right after its listening line: it looked at the others before accepting.
-    viewer = await TermClient.connect(two.ws("beta", sid))
-    with two.api("beta") as b:
-        assert sid in ids(b)
+    # beta's first look at the other nodes is held on its way: while it is, beta must not
+    # answer (its list would lack alpha's session); once it is in, beta answers in full.
+    far.proxy.hold_next(b"HGETALL\r\n$8\r\nvt:nodes")
+    far.nodes["beta"].restart()
+    listed: list[set[str]] = []
+
+    def ask() -> None:
+        with far.api("beta") as b:
+            listed.append(ids(b))
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()  # right after the listening line
+    assert far.proxy.holding.wait(10 * UNIT), "beta never looked at the other nodes"
+    asking.join(FIRST_REFRESH / 2)  # an answer now would be one without alpha's session
+    far.proxy.release()
+    asking.join(10 * UNIT)
+    assert listed == [{sid}]
+    with far.api("beta") as b:
         assert b.get(f"/api/sessions/{sid}").status_code == 200
+    viewer = await TermClient.connect(far.ws("beta", sid))
     await viewer.see("before")
     await viewer.type("after\r")
     await viewer.see("after")
-
-
-async def test_an_id_not_heard_of_yet_is_asked_of_redis(two: Two, r: redis.Redis) -> None:
-    # Written where delta (offline) would list them, and not announced: beta's own refresh is
-    # 10 s away, so only asking Redis finds them.
-    r.hset("vt:nodes", "delta", json.dumps({"lastSeen": time.time()}))
-    r.hset(
-        "vt:sessions:delta",
-        mapping={s: json.dumps(of_delta(s)) for s in ("late-http", "late-ws")},
-    )
-    with two.api("beta") as b:
-        found = b.get("/api/sessions/late-http")
-        assert found.status_code == 200, found.text
-        assert (found.json()["id"], found.json()["node"]) == ("late-http", "delta")
-        assert "late-http" in ids(b)  # learned
-        late = await TermClient.connect(two.ws("beta", "late-ws"))
-        assert await late.closed() == (1001, "node delta is offline")  # found, not "not found"
-        with two.api("alpha") as a:  # made on alpha, asked through beta once it is published
-            made = make(a, command="cat")
+    with far.api("alpha") as a, far.api("beta") as b:
+        made = make(a, command="cat")  # asked through beta as soon as alpha has published it
         wait_until(lambda: r.hexists("vt:sessions:alpha", made["id"]), what="alpha's list")
         assert b.get(f"/api/sessions/{made['id']}").status_code == 200
         # Deleted through beta: alpha's list may hold it a moment more, and beta does not
@@ -234,8 +268,41 @@ async def test_an_id_not_heard_of_yet_is_asked_of_redis(two: Two, r: redis.Redis
         assert b.delete(f"/api/sessions/{made['id']}").status_code == 204
         assert b.get(f"/api/sessions/{made['id']}").status_code == 404
         assert made["id"] not in ids(b)
+
+
+@pytest.fixture
+def beta(tmp_path: Path, redis_server: RedisServer, r: redis.Redis) -> Iterator[RunningServer]:  # noqa: F811
+    """One node, beta, and a node delta that Redis lists (offline, two sessions) but that
+    beta has not heard of: written after its start and not announced, while its own refresh
+    is 10 s away. Only asking Redis finds them."""
+    args = ("--no-auth", "--rate-limit", "100000", "--redis", redis_server.url)
+    server = start_server(tmp_path / "beta", *args, "--node", "beta", "--node-ttl", TTL)
+    try:
+        with server.client() as api:
+            wait_until(lambda: api.get("/api/health").json()["cluster"] == "ok", what="joined")
+        r.hset("vt:nodes", "delta", json.dumps({"lastSeen": time.time()}))
+        late = ("late-http", "late-ws")
+        r.hset("vt:sessions:delta", mapping={s: json.dumps(of_delta(s)) for s in late})
+        yield server
+    finally:
+        server.stop()
+        assert processes_of(server.home) == []
+
+
+def test_an_id_not_heard_of_yet_is_asked_of_redis(beta: RunningServer) -> None:
+    with beta.client() as b:
+        found = b.get("/api/sessions/late-http")
+        assert found.status_code == 200, found.text
+        assert (found.json()["id"], found.json()["node"]) == ("late-http", "delta")
+        assert "late-http" in ids(b)  # learned
         nowhere = "00000000-0000-4000-8000-000000000000"
         assert b.get(f"/api/sessions/{nowhere}").status_code == 404
         assert b.post(f"/api/sessions/{nowhere}/input", json={"data": "x"}).status_code == 404
-        missing = await TermClient.connect(two.ws("beta", nowhere))
-        assert await missing.closed() == (1000, "session not found")
+
+
+async def test_a_websocket_to_an_id_not_heard_of_yet_asks_redis(beta: RunningServer) -> None:
+    ws = f"{beta.ws_url}/api/sessions"
+    late = await TermClient.connect(f"{ws}/late-ws/ws")
+    assert await late.closed() == (1001, "node delta is offline")  # found, not "not found"
+    missing = await TermClient.connect(f"{ws}/00000000-0000-4000-8000-000000000000/ws")
+    assert await missing.closed() == (1000, "session not found")
