@@ -5,10 +5,12 @@ No persistence: a restart starts empty, as a Redis that lost its data would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,3 +106,65 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
+
+
+class HoldingProxy:
+    """A TCP proxy in front of a Redis that can hold back one command: the next one a client
+    sends holding `pattern` waits until `release()`, so a test sees what a node does while
+    that answer is on its way (as from a Redis far off, or busy)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.holding = threading.Event()
+        """Set once a command is held."""
+        self._pattern: bytes | None = None
+        self._released = threading.Event()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def hold_next(self, pattern: bytes) -> None:
+        self.holding.clear()
+        self._released.clear()
+        self._pattern = pattern
+
+    def release(self) -> None:
+        self._pattern = None
+        self._released.set()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self._open += [client, server]
+            for src, dst, ask in ((client, server, True), (server, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, ask), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, asking: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                pattern = self._pattern
+                if asking and pattern is not None and pattern in data:
+                    self._pattern = None  # this one only
+                    self.holding.set()
+                    self._released.wait(30 * UNIT)
+                dst.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.release()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self.listener.close()
+        for sock in self._open:
+            sock.close()

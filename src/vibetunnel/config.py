@@ -13,6 +13,8 @@ SESSION_ENV = "VIBETUNNEL_SESSION_ID"
 """Set to the session's id in every program a session runs: a nested `vt` sees it, refuses."""
 TERM = "xterm-256color"
 """The terminal every session's program is told it runs in (xterm.js emulates it)."""
+NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""A cluster node's name: it is part of Redis keys and of the web app's pages."""
 SERVER_FILE = "server.json"
 """`<home>/server.json`: `{url, pid, cert, maxRecordingSize}` of the running server: how `vt`
 finds it, and where vt ends its recording."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import UNIT, RunningServer, create, wait_until
 
@@ -81,6 +82,27 @@ def test_bad_fields_are_400_naming_the_field(api: httpx.Client) -> None:
         err = r.json()["error"]
         assert err["message"].startswith(field.strip()), (field, err)
         assert err["code"] == "bad_request" and err["requestId"] == r.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"A=B": "x"}, "name 'A=B' holds '='"),
+        ({"": "x"}, "a name must not be empty"),
+        ({"A\u0000B": "x"}, "name 'A\\x00B' holds NUL"),
+        ({"A": "x\u0000y"}, "the value of 'A' holds NUL"),
+    ],
+)
+def test_an_environment_exec_cannot_pass_is_400_at_once(
+    shared_server: RunningServer, env: dict[str, str], problem: str
+) -> None:
+    # A few units, not the keeper's 30 s: it is refused before any program is started.
+    with httpx.Client(base_url=shared_server.url, timeout=3 * UNIT) as api:
+        r = api.post("/api/sessions", json={"command": "true", "env": env})
+        assert r.status_code == 400, r.text
+        message = r.json()["error"]["message"]
+        assert message.startswith("env: ") and problem in message, message
+        assert api.get("/api/health").status_code == 200
 
 
 def test_not_json_is_400_or_415(api: httpx.Client) -> None:

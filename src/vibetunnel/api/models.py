@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from vibetunnel.protocol.messages import typeable
+from vibetunnel.protocol.sessions import env_problem
 
 Size = Annotated[StrictInt, Field(ge=1, le=1000)]
 
@@ -32,6 +33,15 @@ class CreateSession(Body):
     args: list[StrictStr] = Field(default_factory=list)
     node: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
     """The cluster node to run it on (docs/cluster.md); default: the node asked."""
+
+    @field_validator("env")
+    @classmethod
+    def _passable(cls, env: dict[str, str]) -> dict[str, str]:
+        # Before the keeper sees it: exec cannot pass such a variable (contract.md).
+        for name, value in env.items():
+            if (problem := env_problem(name, value)) is not None:
+                raise ValueError(problem)
+        return env
 
 
 class InputBody(Body):

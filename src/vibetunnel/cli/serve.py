@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sys
 from urllib.parse import urlsplit
 
@@ -18,14 +17,19 @@ from vibetunnel.api.security import is_loopback
 from vibetunnel.auth.user import user_name
 from vibetunnel.cli import home as homes
 from vibetunnel.cli import reach
-from vibetunnel.config import MIN_SIZE, SERVER_FILE, Config, format_size, parse_size
+from vibetunnel.config import (
+    MIN_SIZE,
+    NODE_NAME,
+    SERVER_FILE,
+    Config,
+    format_size,
+    parse_size,
+)
 from vibetunnel.files import raise_open_files_limit, write_private
 from vibetunnel.redact import log_to_stderr
 from vibetunnel.server import serve
 
 HELP = "run the web terminal server"
-NODE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-"""A cluster node's name: it is part of Redis keys and of the web app's pages."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
 from vibetunnel.cluster import keys
 from vibetunnel.cluster.mirror import Mirror
+from vibetunnel.cluster.readback import Complaints, listed_problem, loads, node_name, node_problem
 from vibetunnel.errors import (
     InputOverflow,
     NodeUnavailable,
@@ -22,7 +23,9 @@ from vibetunnel.errors import (
     TooManyRequests,
     VibeTunnelError,
 )
+from vibetunnel.protocol.ids import ID_PATTERN
 from vibetunnel.protocol.times import iso
+from vibetunnel.protocol.values import is_int
 from vibetunnel.pty.process import WRITE_QUEUE_LIMIT
 from vibetunnel.pty.session import Session
 
@@ -32,6 +35,31 @@ LEARNED_FOR = 5.0
 """Seconds an owner's answer about a session outweighs an older list of its from Redis."""
 LINGER = 10.0
 """Seconds a mirror nobody watches is kept, so a reconnecting viewer finds it ready."""
+
+
+_FIND = """
+-- ARGV: the key prefix, a session id, this node's name. The first other node whose list
+-- holds the session: {node, its session JSON, its alive key (false: offline), its vt:nodes
+-- entry}; false if none. pcall: a key of the wrong type is not this script's error.
+local prefix, id, me = ARGV[1], ARGV[2], ARGV[3]
+local function value(...)
+  local got = redis.pcall(...)
+  if type(got) == 'string' then return got end
+  return false
+end
+local nodes = redis.pcall('HKEYS', prefix .. 'nodes')
+if type(nodes) ~= 'table' or nodes.err then return false end
+for _, node in ipairs(nodes) do
+  if node ~= me then
+    local session = value('HGET', prefix .. 'sessions:' .. node, id)
+    if session then
+      return {node, session, value('GET', prefix .. 'alive:' .. node),
+              value('HGET', prefix .. 'nodes', node)}
+    end
+  end
+end
+return false
+"""
 
 
 class Gateway:
@@ -56,6 +84,9 @@ class Gateway:
         self._outbox: deque[tuple[str, str]] = deque()
         self._queued = 0
         self._send = asyncio.Event()
+        self.complain = Complaints()
+        """Says once that a malformed item read from Redis was skipped (mirrors use it too)."""
+        self._find = link.client.register_script(_FIND)
 
     def start(self) -> list[asyncio.Task[None]]:
         return [
@@ -68,37 +99,63 @@ class Gateway:
 
     async def _refresh(self) -> None:
         while True:
-            with contextlib.suppress(ClusterUnavailable):
-                await self.refresh()
+            await self.refresh_once()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.ttl / 3 if not self.link.down else 1.0):
                     await self._stale.wait()
             self._stale.clear()
 
+    async def refresh_once(self) -> None:
+        """`refresh`, whatever happens: Redis away, or a fault nobody foresaw (logged once),
+        never stops the task that calls it."""
+        try:
+            await self.refresh()
+        except ClusterUnavailable:
+            pass
+        except Exception as exc:
+            self.complain("a refresh", repr(exc).encode(), f"{type(exc).__name__}: {exc}")
+
     async def refresh(self) -> None:
         r = self.link.client
         known: Any = await self.link.run(lambda: r.hgetall(keys.NODES))
-        names = sorted(n.decode() for n in known if n.decode() != self.node)
+        about: dict[str, dict[str, Any]] = {}
+        for raw_name, raw in known.items():
+            name = node_name(raw_name)
+            if name is None:
+                self.complain("a vt:nodes entry", raw_name, "not a node name")
+                continue
+            value, problem = loads(raw)
+            problem = problem or node_problem(value)
+            if problem is not None:
+                self.complain(f"node {name}", raw, problem)
+            elif name != self.node:
+                about[name] = value
+        names = sorted(about)
         pipe = r.pipeline(transaction=False)
         for name in names:
             pipe.get(keys.alive(name))
             pipe.hgetall(keys.sessions(name))
-        answers = await self.link.run(pipe.execute) if names else []
+        # A key of the wrong type answers an error of its own, not an outage: the rest stand.
+        answers = await self.link.run(lambda: pipe.execute(raise_on_error=False)) if names else []
         nodes, sessions, epochs = {}, {}, {}
         for i, name in enumerate(names):
-            about = json.loads(known[name.encode()])
             epoch, listed = answers[2 * i], answers[2 * i + 1]
+            if not isinstance(epoch, bytes | None):
+                self.complain(keys.alive(name), b"", str(epoch))
+                epoch = None
+            if not isinstance(listed, dict):
+                self.complain(keys.sessions(name), b"", str(listed))
+                listed = {}
+            mine = self._sessions_of(name, listed)
             nodes[name] = {
                 "name": name,
                 "online": epoch is not None,
-                "sessions": len(listed),
-                "lastSeen": iso(float(about.get("lastSeen", 0))),
+                "sessions": len(mine),
+                "lastSeen": iso(float(about[name]["lastSeen"])),
             }
             if epoch is not None:
                 epochs[name] = epoch
-            for raw in listed.values():
-                session = json.loads(raw)
-                sessions[session["id"]] = session
+            sessions.update(mine)
         now = time.monotonic()
         for session_id, (known_now, until) in list(self._learned.items()):
             if now > until:
@@ -118,6 +175,18 @@ class Gateway:
                 mirror.session.shutdown_clients()  # they reconnect, and find it back later
         if changed:
             self.on_change()
+
+    def _sessions_of(self, node: str, listed: dict[bytes, bytes]) -> dict[str, dict[str, Any]]:
+        """The sessions of `node`'s list that are sessions; the others said once, skipped."""
+        sessions = {}
+        for key, raw in listed.items():
+            session, problem = loads(raw)
+            problem = problem or listed_problem(node, key, session)
+            if problem is not None:
+                self.complain(f"a session of node {node}", raw, problem)
+            else:
+                sessions[session["id"]] = session
+        return sessions
 
     async def _listen(self) -> None:
         """Refresh as soon as a node says its list changed."""
@@ -155,10 +224,60 @@ class Gateway:
         return [{**n, "online": n["online"] and not self.link.down} for n in self.nodes.values()]
 
     def session(self, session_id: str) -> dict[str, Any]:
+        """Another node's session, as this node last heard of it; SessionNotFound if not."""
         try:
             return self.sessions[session_id]
         except KeyError:
             raise SessionNotFound() from None
+
+    async def lookup(self, session_id: str) -> dict[str, Any]:
+        """Another node's session: as last heard of, or, for an id not heard of yet (this
+        node has just started, or the session was made a moment ago), as Redis has it now,
+        in one round trip; what is found is learned. Raises SessionNotFound, or
+        NodeUnavailable when Redis cannot be asked."""
+        if session_id in self.sessions:
+            return self.sessions[session_id]
+        gone, until = self._learned.get(session_id, ({}, 0.0))
+        if not ID_PATTERN.fullmatch(session_id) or (gone is None and time.monotonic() < until):
+            raise SessionNotFound()  # no session has that id, or it was deleted through here
+        try:
+            found: Any = await self.link.run(
+                lambda: self._find(args=[keys.PREFIX, session_id, self.node])
+            )
+        except ClusterUnavailable:
+            raise NodeUnavailable(
+                f"the cluster's Redis cannot be reached from {self.node}"
+            ) from None
+        if not found:
+            raise SessionNotFound()
+        raw_name, raw, epoch, raw_about = found
+        # Checked as the refresh checks them, in the same words: each is said once for both.
+        name = node_name(raw_name)
+        if name is None:
+            self.complain("a vt:nodes entry", raw_name, "not a node name")
+            raise SessionNotFound()
+        about, problem = loads(raw_about or b"")
+        problem = problem or node_problem(about)
+        if problem is not None:
+            self.complain(f"node {name}", raw_about or b"", problem)
+            raise SessionNotFound()
+        session, problem = loads(raw)
+        problem = problem or listed_problem(name, session_id.encode(), session)
+        if problem is not None:
+            self.complain(f"a session of node {name}", raw, problem)
+            raise SessionNotFound()
+        if name not in self.nodes:  # not heard of either: known now, until the next refresh
+            self.nodes[name] = {
+                "name": name,
+                "online": epoch is not None,
+                "sessions": 1,
+                "lastSeen": iso(float(about["lastSeen"])),
+            }
+            if epoch is not None:
+                self._epochs[name] = epoch
+        self.learn(session_id, session)
+        listed: dict[str, Any] = session
+        return listed
 
     def check_online(self, node: str) -> None:
         if self.link.down:
@@ -187,7 +306,8 @@ class Gateway:
                     lambda: self.link.blocking.blpop([keys.reply(token)], timeout=1)
                 )
                 if got is not None:
-                    return raise_or_return(json.loads(got[1]))
+                    answer, _ = loads(got[1])
+                    return raise_or_return(answer, node)
         except ClusterUnavailable:
             raise NodeUnavailable(
                 f"the cluster's Redis cannot be reached from {self.node}"
@@ -223,7 +343,7 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def watch(self, session_id: str) -> AsyncIterator[Session]:
         """A mirror of another node's session, ready (its screen in), for one viewer."""
-        info = self.session(session_id)
+        info = await self.lookup(session_id)
         self.check_online(info["node"])
         mirror = self.mirrors.get(session_id)
         if mirror is None or mirror.closed:
@@ -249,18 +369,27 @@ class Gateway:
             mirror.close()
 
 
-def raise_or_return(answer: dict[str, Any]) -> Any:
-    """An order's answer: its result, or the node's error raised here as it was there."""
+def raise_or_return(answer: object, node: str = "the node") -> Any:
+    """An order's answer: its result, or the node's error raised here as it was there.
+    A malformed answer is NodeUnavailable: the node cannot be understood."""
+    malformed = NodeUnavailable(f"node {node} sent a malformed answer")
+    if not isinstance(answer, dict):
+        raise malformed
     if "error" not in answer:
         return answer.get("ok")
     error = answer["error"]
-    kind = _ERRORS.get(error.get("code"), VibeTunnelError)
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        raise malformed
+    code, message = error.get("code"), error["message"][:1000]
+    kind = _ERRORS.get(code, VibeTunnelError) if isinstance(code, str) else VibeTunnelError
     if kind is TooManyRequests:
-        raise TooManyRequests(error["message"], retry_after=int(error.get("retryAfter") or 1))
-    exc = kind(error["message"])
+        retry = error.get("retryAfter")
+        raise TooManyRequests(message, retry_after=retry if is_int(retry) and retry > 0 else 1)
+    exc = kind(message)
     if kind is VibeTunnelError:
-        exc.status = int(error.get("status", 500))
-        exc.code = str(error.get("code", "internal_error"))
+        status = error.get("status")
+        exc.status = status if is_int(status) and 400 <= status <= 599 else 500
+        exc.code = code[:64] if isinstance(code, str) else "internal_error"
     raise exc
 
 

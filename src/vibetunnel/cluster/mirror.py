@@ -23,6 +23,7 @@ from vibetunnel.auth.redislink import ClusterUnavailable
 from vibetunnel.cluster import keys
 from vibetunnel.errors import InputOverflow, NodeUnavailable, VibeTunnelError
 from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.protocol.sessions import MAX_EXIT
 from vibetunnel.protocol.times import unix
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.session import Session
@@ -100,7 +101,7 @@ class Mirror:
         self.closed = False
         self.error: VibeTunnelError | None = None
         self._ready = asyncio.Event()
-        self._epoch: str | None = None
+        self._epoch: bytes | None = None
         self._n = 0
         self._waiting: str | None = None
         """The token of the snapshot asked for and not yet seen: entries until then are old."""
@@ -151,7 +152,10 @@ class Mirror:
             for _key, entries in got or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    self._take(fields)
+                    try:
+                        self._take(fields)
+                    except Exception as exc:  # unforeseen: that entry is lost, not the mirror
+                        self._junk(f"{type(exc).__name__}: {exc}")
 
     def _still_watching(self) -> None:
         """Tell the owner, every third of its WATCH_TTL, to go on writing the stream."""
@@ -179,9 +183,16 @@ class Mirror:
         self.session.shutdown_clients()
 
     def _take(self, fields: dict[bytes, bytes]) -> None:
-        epoch, n = fields[b"e"].decode(), int(fields[b"n"])
+        try:
+            epoch, n = fields[b"e"], int(fields[b"n"])
+        except (KeyError, ValueError):  # not the owner's: skipped, the counter is unmoved
+            self._junk("an entry without its epoch and counter")
+            return
         if self._waiting is not None:
-            if fields.get(b"token", b"").decode() == self._waiting:
+            if fields.get(b"token") == self._waiting.encode():
+                if b"s" not in fields:
+                    self._junk("a snapshot without its screen")
+                    return  # still waiting: asked again after SNAPSHOT_RETRY
                 self._waiting = None
                 self._epoch, self._n = epoch, n
                 self._screen(fields[b"s"])
@@ -192,12 +203,22 @@ class Mirror:
             )
             self.resync_soon()
             return
-        self._n = n
         if b"o" in fields:
+            self._n = n
             self.pty.feed(fields[b"o"])
         elif b"x" in fields:
-            code = fields[b"x"].decode()
-            self.pty.finish(int(code) if code else None)
+            good, code = _exit_code(fields[b"x"])
+            if not good:
+                self._junk("an exit without an exit code")
+                return  # the owner's own entry of that number is still to come
+            self._n = n
+            self.pty.finish(code)
+        else:
+            self._n = n
+
+    def _junk(self, problem: str) -> None:
+        # Once per problem for each mirror: entries are read once, but may be many.
+        self.gateway.complain(f"an entry of {keys.output(self.session.id)}", b"", problem)
 
     def resync_soon(self) -> None:
         """Start again from a snapshot (asked for at once)."""
@@ -214,3 +235,15 @@ class Mirror:
             for client in self.session.clients:
                 client.resync()
         self._ready.set()
+
+
+def _exit_code(raw: bytes) -> tuple[bool, int | None]:
+    """An exit entry's code: (True, 0..255), (True, None) when unknown (written as ""), or
+    (False, None) for anything else."""
+    if raw == b"":
+        return True, None
+    try:
+        code = int(raw)
+    except ValueError:
+        return False, None
+    return (True, code) if 0 <= code <= MAX_EXIT else (False, None)

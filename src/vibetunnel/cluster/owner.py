@@ -14,16 +14,24 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Any
 
 from vibetunnel.auth.redislink import ClusterUnavailable, RedisLink
 from vibetunnel.cluster import keys
+from vibetunnel.cluster.readback import Complaints, loads
+from vibetunnel.config import NODE_NAME
 from vibetunnel.errors import BadRequest, VibeTunnelError
+from vibetunnel.protocol.ids import ID_PATTERN
+from vibetunnel.protocol.messages import MAX_SIZE, MIN_SIZE, typeable
+from vibetunnel.protocol.sessions import MAX_CLIENTS
+from vibetunnel.protocol.values import is_int
 from vibetunnel.pty.manager import SessionManager, SessionOptions
 from vibetunnel.pty.session import Session
 
@@ -79,6 +87,7 @@ class Owner:
     """Sessions gone from the manager whose streams are to expire."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _complain: Complaints = field(default_factory=Complaints)
 
     async def start(self) -> list[asyncio.Task[None]]:
         # Orders sent before this process started were for a node that was down: keys typed
@@ -251,12 +260,20 @@ class Owner:
                 continue
             for raw in got[1] if got else []:
                 try:
-                    await self._order(json.loads(raw))
-                except Exception:  # one bad order must not stop the queue
+                    await self._order(raw)
+                except Exception:  # a fault nobody foresaw: one order must not stop the queue
                     log.exception("cluster: an order failed")
 
-    async def _order(self, order: dict[str, Any]) -> None:
-        op, reply = order.get("op"), order.get("reply")
+    async def _order(self, raw: bytes) -> None:
+        order, problem = loads(raw)
+        problem = problem or order_problem(order)
+        if problem is not None:  # not from a gateway of ours: said once, answered if it can be
+            self._complain("an order", raw, problem)
+            reply = order.get("reply") if isinstance(order, dict) else None
+            if isinstance(reply, str) and TOKEN.fullmatch(reply):
+                await self._reply(reply, {"error": error_json(BadRequest(problem))})
+            return
+        op, reply = order["op"], order.get("reply")
         if op in ("create", "delete", "rename"):  # may take seconds: the queue goes on
             task = asyncio.create_task(self._answer(order))
             self._tasks.add(task)
@@ -269,35 +286,37 @@ class Owner:
             answer: dict[str, Any] = {"ok": await self._carry_out(order)}
         except VibeTunnelError as exc:
             answer = {"error": error_json(exc)}
-        except Exception:  # a malformed order: answered, not left to time out
+        except Exception:  # a fault nobody foresaw: answered, not left to time out
             log.exception("cluster: order %r failed", order.get("op"))
             answer = {"error": error_json(VibeTunnelError("internal error"))}
         if order.get("reply"):
-            key = keys.reply(str(order["reply"]))
-            pipe = self.link.client.pipeline(transaction=True)
-            pipe.rpush(key, json.dumps(answer))
-            pipe.expire(key, keys.REPLY_TTL)
-            with contextlib.suppress(ClusterUnavailable):
-                await self.link.run(pipe.execute)
+            await self._reply(order["reply"], answer)
+
+    async def _reply(self, token: str, answer: dict[str, Any]) -> None:
+        key = keys.reply(token)
+        pipe = self.link.client.pipeline(transaction=True)
+        pipe.rpush(key, json.dumps(answer))
+        pipe.expire(key, keys.REPLY_TTL)
+        with contextlib.suppress(ClusterUnavailable):
+            await self.link.run(pipe.execute)
 
     async def _carry_out(self, order: dict[str, Any]) -> Any:
-        m, op, sid = self.manager, order.get("op"), str(order.get("id", ""))
+        """An order that `order_problem` passed."""
+        m, op, sid = self.manager, order["op"], order.get("id", "")
         if op == "input":
-            m.type_into(sid, str(order["data"]))
+            m.type_into(sid, order["data"])
         elif op == "watch":
-            self._watch(sid, order.get("gateway"), order.get("clients"))
+            self._watch(sid, order["gateway"], order["clients"])
         elif op == "resize":
-            return m.resize_session(sid, int(order["cols"]), int(order["rows"])).to_json()
+            return m.resize_session(sid, order["cols"], order["rows"]).to_json()
         elif op == "snapshot":
-            await self._snapshot(sid, str(order["token"]))
+            await self._snapshot(sid, order["token"])
         elif op == "create":
             return (await m.create(SessionOptions(**order["options"]))).to_json()
         elif op == "delete":
             await m.delete(sid)
         elif op == "rename":
-            return m.rename(sid, str(order["name"])).to_json()
-        else:
-            raise BadRequest(f"op: unknown order {op!r}")
+            return m.rename(sid, order["name"]).to_json()
         return None
 
     def _watch(
@@ -333,6 +352,73 @@ class Owner:
         self._add(session_id, {"s": screen, "token": token})
         if not session.running:  # the mirror learns the end after the screen
             self._ended(session_id, session.exit_code)
+
+
+TOKEN = re.compile(r"[0-9A-Za-z_-]{1,64}")
+"""An order's reply token or a snapshot's (gateways make them: uuid4 hex)."""
+OPTIONS = frozenset(f.name for f in fields(SessionOptions))
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
+
+
+def _is_token(value: object) -> bool:
+    return isinstance(value, str) and TOKEN.fullmatch(value) is not None
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) and typeable(value)
+
+
+def _is_node(value: object) -> bool:
+    return isinstance(value, str) and NODE_NAME.fullmatch(value) is not None
+
+
+def _is_count(value: object) -> bool:
+    return is_int(value) and 0 <= value <= MAX_CLIENTS
+
+
+def _is_size(value: object) -> bool:
+    return is_int(value) and MIN_SIZE <= value <= MAX_SIZE
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 256
+
+
+def _is_options(value: object) -> bool:
+    """Session options: their fields' values are checked by the manager, as the API's."""
+    return isinstance(value, dict) and value.keys() <= OPTIONS
+
+
+_ID = (("id", _is_id, "a session id"),)
+_ORDERS: dict[str, tuple[tuple[str, Callable[[object], bool], str], ...]] = {
+    "input": (*_ID, ("data", _is_text, "text")),
+    "watch": (*_ID, ("gateway", _is_node, "a node name"), ("clients", _is_count, "a count")),
+    "resize": (*_ID, ("cols", _is_size, "1..1000"), ("rows", _is_size, "1..1000")),
+    "snapshot": (*_ID, ("token", _is_token, "a token")),
+    "create": (("options", _is_options, "an object of session options"),),
+    "delete": _ID,
+    "rename": (*_ID, ("name", _is_name, "1 to 256 characters")),
+}
+"""Each order this node carries out, and what each of its fields must be."""
+
+
+def order_problem(order: object) -> str | None:
+    """What keeps `order` from being one this node carries out (gateway.py, mirror.py send
+    them), or None."""
+    if not isinstance(order, dict):
+        return "an order must be a JSON object"
+    op = order.get("op")
+    if not isinstance(op, str) or op not in _ORDERS:
+        return f"op: unknown order {str(op)[:40]!r}"
+    if "reply" in order and not _is_token(order["reply"]):
+        return "reply must be a token"
+    for name, check, what in _ORDERS[op]:
+        if not check(order.get(name)):
+            return f"{op}: {name} must be {what}"
+    return None
 
 
 def error_json(exc: VibeTunnelError) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import struct
@@ -19,6 +20,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from vibetunnel.keeper.wire import MAX_FDS, Decoder, WireError, encode
+
+log = logging.getLogger("vibetunnel.keeper")
 
 RECV_SIZE = 256 * 1024
 _ANCILLARY = socket.CMSG_SPACE(MAX_FDS * array.array("i").itemsize)
@@ -209,8 +212,11 @@ class Channel:
             if self.closed:
                 for fd in its_fds:
                     os.close(fd)
-            else:
+                continue
+            try:
                 self._on_message(message, its_fds)
+            except Exception as exc:  # the messages after it are still handled, in order
+                log.warning("a %.40r message was not handled: %.200s", message["type"], exc)
 
     async def drain(self, timeout: float) -> None:
         """Wait until everything queued is sent (or `timeout` seconds)."""

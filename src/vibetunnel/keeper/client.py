@@ -38,6 +38,9 @@ from vibetunnel.keeper.channel import (
 from vibetunnel.keeper.daemon import INFO, SOCKET
 from vibetunnel.keeper.wire import PROTOCOL, WireError
 from vibetunnel.protocol.close import Close
+from vibetunnel.protocol.sessions import MAX_EXIT
+from vibetunnel.protocol.times import formattable
+from vibetunnel.protocol.values import is_int
 from vibetunnel.pty.manager import SECRET_ENV
 from vibetunnel.pty.process import PtyProcess
 
@@ -321,6 +324,10 @@ class KeeperLink:
         try:
             async with asyncio.timeout(ANSWER_TIMEOUT):
                 return await future
+        except TimeoutError:
+            # Not an OSError of the spawn (TimeoutError is one): the keeper is at fault.
+            why = f"the session keeper did not answer within {ANSWER_TIMEOUT:g} s"
+            raise KeeperError(why) from None
         finally:
             self._waiting.pop(req, None)
 
@@ -353,20 +360,26 @@ class KeeperLink:
             at = message.get("at")
             self._on_exit(
                 str(message.get("id")),
-                code if isinstance(code, int) else None,
-                float(at) if isinstance(at, int | float) else time.time(),
+                code if is_int(code) and 0 <= code <= MAX_EXIT else None,
+                float(at) if formattable(at) else time.time(),
             )
         elif kind in ("spawned", "failed"):
-            future = self._waiting.get(message.get("req", -1))
-            if future is None or future.done():
-                for fd in fds:
-                    os.close(fd)
-            elif kind == "spawned" and fds:
-                future.set_result((int(message["pid"]), fds[0]))
-            else:
-                why = str(message.get("why") or "cannot start")
+            req = message.get("req")
+            future = self._waiting.get(req) if is_int(req) else None
+            if kind == "spawned" and future is not None and not future.done():
+                pid = message.get("pid")
+                if len(fds) == 1 and is_int(pid) and pid > 0:
+                    future.set_result((pid, fds[0]))
+                    return
+                message = {"why": "the session keeper's answer was malformed"}
+            for fd in fds:
+                os.close(fd)
+            if future is not None and not future.done():
+                why = str(message.get("why") or "cannot start")[:200]
                 errno = message.get("errno")
-                future.set_exception(OSError(errno or 0, why) if errno else KeeperError(why))
+                future.set_exception(
+                    OSError(errno, why) if is_int(errno) and errno else KeeperError(why)
+                )
         else:
             for fd in fds:
                 os.close(fd)

@@ -32,15 +32,13 @@ from typing import Any
 
 from vibetunnel import __version__
 from vibetunnel.config import MAX_RECORDING
-from vibetunnel.errors import VibeTunnelError
 from vibetunnel.files import private_dir, raise_open_files_limit, write_private
 from vibetunnel.keeper import table
 from vibetunnel.keeper.channel import Channel, Message, peer_uid
 from vibetunnel.keeper.table import Entry
 from vibetunnel.keeper.wire import PROTOCOL
-from vibetunnel.protocol.ids import ID_PATTERN
-from vibetunnel.protocol.messages import check_size
 from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.protocol.sessions import env_problem
 from vibetunnel.protocol.values import is_int
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess, get_winsize
@@ -322,21 +320,22 @@ class Keeper:
     # -- spawn --------------------------------------------------------------------------------
 
     def _spawn(self, chan: Channel, m: Message) -> None:
+        # Every request is answered: the server waits for this answer (ANSWER_TIMEOUT).
         req = m.get("req")
         try:
             entry, argv, env = _spawn_request(m)
-        except (TypeError, ValueError, VibeTunnelError) as exc:
-            chan.send({"type": "failed", "req": req, "errno": 0, "why": str(exc)})
-            return
-        if entry.id in self.sessions:
-            chan.send({"type": "failed", "req": req, "errno": 0, "why": "id already exists"})
-            return
-        try:
+            if entry.id in self.sessions:
+                raise ValueError("id already exists")
             process = PtyProcess.spawn(
                 argv, cwd=entry.cwd, env=env, cols=entry.cols, rows=entry.rows
             )
         except OSError as exc:
             chan.send({"type": "failed", "req": req, "errno": exc.errno, "why": exc.strerror})
+            return
+        except Exception as exc:  # ValueError, TypeError, ...: nothing can be started from it
+            why = str(exc)[:200] or type(exc).__name__
+            log.warning("spawn %.40r refused: %s", req, why)
+            chan.send({"type": "failed", "req": req, "errno": 0, "why": why})
             return
         entry.pid = process.pid
         held = Held(entry, process)
@@ -371,15 +370,17 @@ def _spawn_request(m: Message) -> tuple[Entry, list[str], dict[str, str]]:
     argv, env = m.get("argv"), m.get("env")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
+    if not isinstance(env, dict):
         raise ValueError("env must map strings to strings")
-    entry = Entry.from_json({**m, "pid": 0, "exitCode": None, "exitedAt": None, "lost": None})
-    if not ID_PATTERN.fullmatch(entry.id):
-        raise ValueError("bad id")
-    check_size("cols", entry.cols)  # from_json checked the types; these the range
-    check_size("rows", entry.rows)
+    for name, value in env.items():
+        if (problem := env_problem(name, value)) is not None:
+            raise ValueError(f"env: {problem}")  # names only: values are never logged
+    if any("\0" in a for a in argv):
+        raise ValueError("argv must not hold NUL")
+    # pid 1 until the spawn gives the real one: from_json checks the rest of the entry whole.
+    entry = Entry.from_json({**m, "pid": 1, "exitCode": None, "exitedAt": None, "lost": None})
+    if "\0" in entry.cwd:
+        raise ValueError("cwd must not hold NUL")
     return entry, argv, env
 
 

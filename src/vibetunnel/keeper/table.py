@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from vibetunnel.files import write_private
-from vibetunnel.protocol.values import is_int, is_number
+from vibetunnel.protocol.sessions import (
+    MAX_EXIT,
+    MAX_PID,
+    MAX_REASON,
+    args_problem,
+    id_problem,
+    int_problem,
+    size_problem,
+    text_problem,
+)
+from vibetunnel.protocol.times import formattable
 
 log = logging.getLogger("vibetunnel.keeper")
 
@@ -55,27 +65,36 @@ class Entry:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Entry:
-        """Raises TypeError or ValueError on a malformed entry."""
+        """Raises TypeError or ValueError on a malformed entry: a field missing or of the
+        wrong type, or a value no session has (protocol/sessions.py has the bounds)."""
+        if not isinstance(obj, dict):
+            raise ValueError("an entry must be a JSON object")
         fields = {k: obj[k] for k in cls.__dataclass_fields__ if k in obj}
         entry = cls(**fields)
-        for name in ("id", "name", "command", "cwd"):
-            if not isinstance(getattr(entry, name), str):
-                raise ValueError(f"{name} must be a string")
-        if not isinstance(entry.args, list) or not all(isinstance(a, str) for a in entry.args):
-            raise ValueError("args must be strings")
-        for name in ("cols", "rows", "pid"):
-            if not is_int(getattr(entry, name)):
-                raise ValueError(f"{name} must be an integer")
-        if not is_number(entry.createdAt):
-            raise ValueError("createdAt must be a number")
-        if entry.exitCode is not None and not is_int(entry.exitCode):
-            raise ValueError("exitCode must be an integer or null")
-        if entry.exitedAt is not None and not is_number(entry.exitedAt):
-            raise ValueError("exitedAt must be a number or null")
-        if entry.lost is not None and not isinstance(entry.lost, str):
-            raise ValueError("lost must be a string or null")
+        problem = entry._problem()
+        if problem is not None:
+            raise ValueError(problem)
         entry.record, entry.recordInput = entry.record is True, entry.recordInput is True
         return entry
+
+    def _problem(self) -> str | None:
+        checks = (
+            id_problem(self.id),
+            text_problem("name", self.name),
+            text_problem("command", self.command),
+            args_problem(self.args),
+            text_problem("cwd", self.cwd),
+            size_problem("cols", self.cols),
+            size_problem("rows", self.rows),
+            int_problem("pid", self.pid, 1, MAX_PID),
+            None if formattable(self.createdAt) else "createdAt must be a Unix time in range",
+            int_problem("exitCode", self.exitCode, 0, MAX_EXIT, null=True),
+            None
+            if self.exitedAt is None or formattable(self.exitedAt)
+            else "exitedAt must be a Unix time in range or null",
+            text_problem("lost", self.lost, MAX_REASON, null=True),
+        )
+        return next((problem for problem in checks if problem is not None), None)
 
 
 def encode(keeper_pid: int, entries: list[Entry]) -> bytes:
@@ -124,11 +143,12 @@ def load(home: Path) -> list[Entry]:
     with contextlib.suppress(OSError):
         when = path.stat().st_mtime
     entries = []
-    for obj in raw["sessions"]:
+    for i, obj in enumerate(raw["sessions"]):
         try:
             entry = Entry.from_json(obj)
-        except (TypeError, ValueError, KeyError) as exc:
-            log.warning("%s: entry skipped: %s", path, exc)
+        except (TypeError, ValueError) as exc:
+            named = obj.get("id") if isinstance(obj, dict) else None
+            log.warning("%s: entry %d (id %.40r) skipped: %.200s", path, i, named, exc)
             continue
         if entry.running:
             entry.exitedAt = when

@@ -7,7 +7,20 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import overload
+from typing import TypeGuard, overload
+
+from vibetunnel.protocol.values import is_number
+
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC).timestamp()
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+"""The Unix times `iso` can write: the years 1 to 9999 (those of `datetime`, and of the
+four-digit years JavaScript's Date reads in this format)."""
+
+
+def formattable(t: object) -> TypeGuard[int | float]:
+    """Whether `t` is a Unix time `iso` can write: a number (not a bool), finite, within
+    EARLIEST..LATEST. A time read back from a file or from Redis is checked with this."""
+    return is_number(t) and EARLIEST <= t <= LATEST
 
 
 @overload
@@ -28,3 +41,14 @@ def unix(stamp: str) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def is_stamp(value: object) -> bool:
+    """Whether `value` is an ISO 8601 time that `unix` reads and whose Unix time `iso` can
+    write again (an offset may push a year-1 or year-9999 stamp out of range)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return False
+    try:
+        return formattable(unix(value))
+    except (ValueError, OverflowError):
+        return False

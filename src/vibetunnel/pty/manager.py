@@ -10,6 +10,7 @@ import asyncio
 import builtins
 import contextlib
 import errno
+import logging
 import os
 import time
 import uuid
@@ -26,16 +27,29 @@ from vibetunnel.errors import (
     SessionNotFound,
     TooManyRequests,
 )
+from vibetunnel.keeper.table import Entry
+from vibetunnel.protocol.host import MAX_SCREEN
 from vibetunnel.protocol.screen import ScreenBuffer
+from vibetunnel.protocol.sessions import (
+    args_problem,
+    env_problem,
+    id_problem,
+    size_problem,
+    text_problem,
+)
 from vibetunnel.pty.output import Output
 from vibetunnel.pty.process import PtyProcess
 from vibetunnel.pty.session import Recorder, Session
+
+log = logging.getLogger("vibetunnel")
 
 # Never hand the server's own secrets to the shells it starts.
 SECRET_ENV = ("VIBETUNNEL_PASSWORD", "VIBETUNNEL_JWT_SECRET", "VIBETUNNEL_REDIS_URL")
 EXITED_SCREENS = 64 * 1024 * 1024
 """Bytes of last screens kept for exited sessions, all together; older ones are read back
 from their recordings when a client asks."""
+MAX_HELD = 1024
+"""Hexadecimal digits of the bytes a keeper holds back (a character cut in two: a few)."""
 
 
 @dataclass
@@ -51,6 +65,28 @@ class SessionOptions:
     env: dict[str, str] = field(default_factory=dict)
     command: str | None = None
     args: list[str] = field(default_factory=list)
+
+
+def options_problem(opts: SessionOptions) -> str | None:
+    """The first bad field of `opts`, named, or None. The API's body model checks the same
+    before this; a cluster order (cluster/owner.py) reaches here checked by no model."""
+    env = opts.env
+    if not isinstance(env, dict):
+        return "env: must be an object"
+    problems = (
+        None if opts.id is None else id_problem(opts.id),
+        text_problem("name", opts.name, null=True),
+        size_problem("cols", opts.cols),
+        size_problem("rows", opts.rows),
+        text_problem("cwd", opts.cwd, null=True),
+        text_problem("command", opts.command, null=True),
+        args_problem(opts.args),
+        *(f"env: {p}" for k, v in env.items() if (p := env_problem(k, v)) is not None),
+    )
+    found = next((p for p in problems if p is not None), None)
+    if found is None and "\0" in (opts.command or "") + "".join(opts.args):
+        found = "command: the command and its arguments must not hold NUL"
+    return found
 
 
 def default_shell() -> str:
@@ -144,6 +180,8 @@ class SessionManager:
 
     async def create(self, opts: SessionOptions) -> Session:
         """Spawn a session. Raises BadRequest, Conflict or TooManyRequests."""
+        if (problem := options_problem(opts)) is not None:
+            raise BadRequest(problem)
         session_id = opts.id or str(uuid.uuid4())
         if session_id in self._sessions:
             raise Conflict(f"id: session {session_id} already exists")
@@ -203,40 +241,55 @@ class SessionManager:
     def adopt_all(
         self, kept: builtins.list[tuple[dict[str, Any], int | None]]
     ) -> builtins.list[Session]:
-        """Every session a keeper handed over, but those this server already holds."""
+        """Every session a keeper handed over, but those this server already holds and those
+        whose message holds no valid session (skipped with one log line, their fd closed)."""
         adopted = []
         for message, fd in kept:
             if message.get("id") in self._sessions:
                 if fd is not None:
                     os.close(fd)
                 continue
-            adopted.append(self.adopt_kept(message, fd))
+            try:
+                adopted.append(self.adopt_kept(message, fd))
+            except (TypeError, ValueError) as exc:
+                named = message.get("id")
+                log.warning("the keeper's session %.40r skipped: %.200s", named, exc)
+                if fd is not None:
+                    os.close(fd)
         return adopted
 
     def adopt_kept(self, kept: dict[str, Any], fd: int | None) -> Session:
         """A session the keeper holds, as it hands it to a new server: running (with its
-        PTY master `fd`, screen and held bytes) or ended while no server ran."""
+        PTY master `fd`, screen and held bytes) or ended while no server ran. Raises
+        ValueError or TypeError, registering nothing, for a message that holds no valid
+        session (keeper/table.py's checks, and the screen's)."""
+        entry = Entry.from_json(kept)
+        text, hexed = kept.get("screen", ""), kept.get("held", "")
+        if not isinstance(text, str) or len(text) > MAX_SCREEN:
+            raise ValueError(f"screen must be a string of at most {MAX_SCREEN} characters")
+        if not isinstance(hexed, str) or len(hexed) > MAX_HELD:
+            raise ValueError(f"held must be at most {MAX_HELD} hexadecimal digits")
+        held = bytes.fromhex(hexed)
         screen = ScreenBuffer()
-        screen.append(str(kept.get("screen", "")).encode("utf-8"))
-        held = bytes.fromhex(str(kept.get("held", "")))
-        running = fd is not None and kept.get("exitedAt") is None
-        process = PtyProcess(fd, int(kept["pid"])) if fd is not None else None
+        screen.append(text.encode("utf-8", "replace"))
+        running = fd is not None and entry.exitedAt is None
+        process = PtyProcess(fd, entry.pid) if fd is not None else None
         session = Session(
-            id=kept["id"],
-            name=kept["name"],
-            command=kept["command"],
-            args=list(kept["args"]),
-            cwd=kept["cwd"],
-            cols=int(kept["cols"]),
-            rows=int(kept["rows"]),
+            id=entry.id,
+            name=entry.name,
+            command=entry.command,
+            args=list(entry.args),
+            cwd=entry.cwd,
+            cols=entry.cols,
+            rows=entry.rows,
             process=process,
-            pid=int(kept["pid"]),
-            record_input=bool(kept.get("recordInput")),
-            created_at=float(kept["createdAt"]),
-            lost=kept.get("lost"),
+            pid=entry.pid,
+            record_input=entry.recordInput,
+            created_at=float(entry.createdAt),
+            lost=entry.lost,
             output=Output(screen=screen if running else None, held=held),
         )
-        if self.recorders is not None and kept.get("record"):
+        if self.recorders is not None and entry.record:
             if fd is not None:
                 session.record_with(self.recorders.resume(session), self.recorders.error)
             else:  # ended meanwhile: the keeper recorded it to its end
@@ -249,9 +302,9 @@ class SessionManager:
             os.set_blocking(fd, False)  # type: ignore[arg-type]
             session.start()
             if not running:  # ended meanwhile, output still in the terminal
-                process.exited_with(kept.get("exitCode"))
+                process.exited_with(entry.exitCode)
         else:
-            session.ended(kept.get("exitCode"), float(kept.get("exitedAt") or time.time()))
+            session.ended(entry.exitCode, float(entry.exitedAt or time.time()))
         self.touch()
         return session
 

@@ -24,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -39,8 +40,16 @@ from vibetunnel.files import (
     write_private,
 )
 from vibetunnel.protocol.ids import ID_PATTERN
-from vibetunnel.protocol.times import iso, unix
-from vibetunnel.protocol.values import is_int, is_number
+from vibetunnel.protocol.sessions import (
+    MAX_ARGS,
+    MAX_EXIT,
+    id_problem,
+    int_problem,
+    stamp_problem,
+    text_problem,
+)
+from vibetunnel.protocol.times import EARLIEST, LATEST, iso, unix
+from vibetunnel.protocol.values import is_number
 from vibetunnel.recording.asciicast import (
     CastFormatError,
     Event,
@@ -72,38 +81,46 @@ _DEFAULTS: Entry = {
 }
 
 
-def _is_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        unix(value)
-    except ValueError:
-        return False
-    return True
+_SIZE = re.compile(r"[1-9][0-9]{0,5}x[1-9][0-9]{0,5}")
+"""COLSxROWS, as a .cast header gives them (any positive size, within reason)."""
+MAX_BYTES = 2**63 - 1
+MAX_DURATION = LATEST - EARLIEST
 
 
 def _is_argv(value: object) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(a, str) for a in value)
 
 
-def _valid_entry(entry: object) -> bool:
-    """The shape check of one entry read from metadata.json."""
+def _is_duration(value: object) -> bool:
+    return is_number(value) and 0 <= value <= MAX_DURATION
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What is wrong with one entry read from metadata.json, or None: the shape, and every
+    value a route formats or computes with (times it can write again, sizes, counts)."""
     if not isinstance(entry, dict):
-        return False
+        return "an entry must be a JSON object"
+    size = entry.get("size")
     checks = (
-        isinstance(entry.get("id"), str) and ID_PATTERN.fullmatch(entry["id"]) is not None,
-        isinstance(entry.get("name"), str),
-        isinstance(entry.get("command"), str),
-        entry.get("argv") is None or _is_argv(entry.get("argv")),
-        entry.get("cwd") is None or isinstance(entry.get("cwd"), str),
-        isinstance(entry.get("size"), str),
-        _is_time(entry.get("startedAt")),
-        entry.get("endedAt") is None or _is_time(entry.get("endedAt")),
-        entry.get("duration") is None or is_number(entry.get("duration")),
-        entry.get("exitCode") is None or is_int(entry.get("exitCode")),
-        is_int(entry.get("bytes")),
+        id_problem(entry.get("id")),
+        text_problem("name", entry.get("name"), MAX_ARGS),
+        text_problem("command", entry.get("command"), MAX_ARGS),
+        None if entry.get("argv") is None or _is_argv(entry.get("argv")) else "bad argv",
+        text_problem("cwd", entry.get("cwd"), null=True),
+        None if isinstance(size, str) and _SIZE.fullmatch(size) else "size must be COLSxROWS",
+        stamp_problem("startedAt", entry.get("startedAt")),
+        stamp_problem("endedAt", entry.get("endedAt"), null=True),
+        None
+        if entry.get("duration") is None or _is_duration(entry.get("duration"))
+        else "duration must be a number of seconds, 0 or more, or null",
+        int_problem("exitCode", entry.get("exitCode"), 0, MAX_EXIT, null=True),
+        int_problem("bytes", entry.get("bytes"), 0, MAX_BYTES),
     )
-    return all(checks)
+    return next((problem for problem in checks if problem is not None), None)
+
+
+def _valid_entry(entry: object) -> bool:
+    return _entry_problem(entry) is None
 
 
 class _CastInfo:
@@ -184,6 +201,7 @@ def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
     started = header.get("timestamp")
     started_at = float(started) if is_number(started) else 0.0
     title, command = header.get("title"), header.get("command")
+    size = f"{header['width']}x{header['height']}"
     try:
         started_iso, ended_iso = iso(started_at), iso(started_at + info.last_t)
     except (OverflowError, ValueError, OSError):
@@ -195,10 +213,10 @@ def _entry_from_cast(recording_id: str, info: _CastInfo) -> Entry:
         "command": command if isinstance(command, str) else "",
         "argv": None,  # the header has the line only
         "cwd": None,
-        "size": f"{header['width']}x{header['height']}",
+        "size": size if _SIZE.fullmatch(size) else _DEFAULTS["size"],
         "startedAt": started_iso,
         "endedAt": ended_iso,
-        "duration": info.last_t,
+        "duration": info.last_t if _is_duration(info.last_t) else None,
         "exitCode": None,
         "bytes": info.size,
     }
@@ -263,13 +281,21 @@ class RecordingIndex:
             log.warning("%s has the wrong shape: rebuilding it", self.index_path)
             return {}
         entries: dict[str, Entry] = {}
-        for entry in recordings:
-            if _valid_entry(entry):
+        for i, entry in enumerate(recordings):
+            problem = _entry_problem(entry)
+            if problem is None:
                 entries[entry["id"]] = {
                     key: entry.get(key) for key in ("id", *_DEFAULTS, "startedAt")
                 }
             else:
-                log.warning("%s: dropped a damaged entry", self.index_path)
+                named = entry.get("id") if isinstance(entry, dict) else None
+                log.warning(
+                    "%s: entry %d (id %.40r) dropped: %.200s; it is rebuilt from its .cast",
+                    self.index_path,
+                    i,
+                    named,
+                    problem,
+                )
         return entries
 
     def load(self, *, repair: bool = True) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,67 @@ def test_entries_with_numbers_that_are_not_numbers_are_skipped(
     obj = {**entry("a", exitedAt=1.0).to_json(), **bad}
     (tmp_path / TABLE).write_text(json.dumps({"keeper": 1, "sessions": [obj]}))
     assert load(tmp_path) == []
+
+
+HOSTILE: list[tuple[str, dict[str, Any]]] = [
+    ("created-far-future", {"createdAt": 1e20}),
+    ("created-far-past", {"createdAt": -1e20}),
+    ("created-nan", {"createdAt": float("nan")}),
+    ("created-infinite", {"createdAt": float("inf")}),
+    ("exited-far-future", {"exitedAt": 1e20}),
+    ("cols-huge", {"cols": 10**9}),
+    ("rows-negative", {"rows": -5}),
+    ("cols-zero", {"cols": 0}),
+    ("id-traversal", {"id": "../etc"}),
+    ("id-empty", {"id": ""}),
+    ("id-too-long", {"id": "x" * 129}),
+    ("pid-zero", {"pid": 0}),
+    ("pid-negative", {"pid": -1}),
+    ("pid-huge", {"pid": 2**40}),
+    ("exit-code-huge", {"exitCode": 10**6}),
+    ("exit-code-negative", {"exitCode": -1}),
+    ("name-too-long", {"name": "n" * 5000}),
+    ("cwd-too-long", {"cwd": "/" * 5000}),
+    ("lost-too-long", {"lost": "x" * 10000}),
+]
+"""Values a sessions.json may hold that no session has (tests/integration uses them too)."""
+
+
+def hostile_table(good: list[dict[str, Any]]) -> str:
+    """sessions.json with `good` and one entry for each HOSTILE value (id `bad-N`, unless the
+    value is the id): NaN and Infinity as Python's json writes and reads them."""
+    bad = [
+        {**entry(f"bad-{i}", exitCode=0, exitedAt=1700000100.0).to_json(), **changes}
+        for i, (_, changes) in enumerate(HOSTILE)
+    ]
+    return json.dumps({"keeper": 1, "sessions": [*good, *bad]})
+
+
+def test_hostile_values_are_skipped_with_one_line_each(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = entry("good", exitCode=0, exitedAt=1700000100.5)
+    (tmp_path / TABLE).write_text(hostile_table([good.to_json()]))
+    with caplog.at_level(logging.WARNING, "vibetunnel.keeper"):
+        assert load(tmp_path) == [good]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == len(HOSTILE)
+    for i, (line, (_, changes)) in enumerate(zip(lines, HOSTILE, strict=True)):
+        field = next(iter(changes))
+        assert f"entry {i + 1} " in line and "skipped" in line and field in line
+
+
+def test_the_largest_legal_values_are_kept(tmp_path: Path) -> None:
+    big = entry(
+        "x" * 128,
+        name="n" * 4096,
+        cwd="/" * 4096,
+        cols=1000,
+        rows=1,
+        pid=2**31 - 1,
+        createdAt=253402300799.0,
+        exitCode=255,
+        exitedAt=0.0,
+    )
+    save(tmp_path, 1, [big])
+    assert load(tmp_path) == [big]

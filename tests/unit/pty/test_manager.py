@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import stat
@@ -167,6 +168,20 @@ async def test_create_with_options(manager: SessionManager, tmp_path: Path) -> N
         (SessionOptions(cwd="/no/such/dir", command="sh"), "cwd: no such directory"),
         (SessionOptions(cwd="/", command="no-such-program-here"), "command: not found"),
         (SessionOptions(cwd="/", command=""), "command: must not be empty"),
+        # What a cluster order may carry (cluster/owner.py): checked by no body model before.
+        (sh("true", env={"A=B": "x"}), "env: name 'A=B' holds '='"),
+        (sh("true", env={"": "x"}), "env: a name must not be empty"),
+        (sh("true", env={"A\0B": "x"}), "env: name 'A\\\\x00B' holds NUL"),
+        (sh("true", env={"A": "x\0y"}), "env: the value of 'A' holds NUL"),
+        (sh("true", env=["A=B"]), "env: must be an object"),  # type: ignore[arg-type]
+        (sh("true", env={"A": 1}), "env: names and values must be strings"),  # type: ignore[dict-item]
+        (sh("true", cols="80"), "cols must be an integer"),  # type: ignore[arg-type]
+        (sh("true", rows=10**9), "rows must be an integer 1..1000"),
+        (sh("true", id="../x"), "id must be"),
+        (sh("true", name=7), "name must be a string"),  # type: ignore[arg-type]
+        (SessionOptions(cwd="/", command="sh", args="-c true"), "args must be"),  # type: ignore[arg-type]
+        (SessionOptions(cwd="/", command="sh\0"), "command: .* must not hold NUL"),
+        (SessionOptions(cwd="/", command="sh", args=["-c", "tr\0ue"]), "must not hold NUL"),
     ],
 )
 async def test_bad_options(manager: SessionManager, opts: SessionOptions, field: str) -> None:
@@ -353,6 +368,50 @@ async def test_adopt_all_skips_sessions_already_held(
         assert manager.get("dup") is mine
         with pytest.raises(BrokenPipeError):
             os.write(w, b"x")  # no reader left: the descriptor of the skipped one was closed
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        ({"createdAt": 1e20}, "createdAt"),
+        ({"createdAt": float("nan")}, "createdAt"),
+        ({"cols": 10**9}, "cols"),
+        ({"rows": -5}, "rows"),
+        ({"id": "../x"}, "id"),
+        ({"pid": 0}, "pid"),
+        ({"exitCode": 10**6}, "exitCode"),
+        ({"name": None}, "name"),
+        ({"screen": 5}, "screen"),
+        ({"held": "not hex"}, "non-hexadecimal"),
+        ({"held": "00" * 1024}, "held"),
+    ],
+)
+async def test_adopt_all_skips_what_holds_no_session(
+    manager: SessionManager,
+    foreign: Callable[[str], Foreign],
+    caplog: pytest.LogCaptureFixture,
+    changes: dict[str, Any],
+    why: str,
+) -> None:
+    f = foreign("read line")
+    r, w = os.pipe()  # stands for the master of the bad one: its closing shows
+    try:
+        with caplog.at_level(logging.WARNING, "vibetunnel"):
+            adopted = manager.adopt_all(
+                [
+                    ({**kept("bad", 1), **changes}, r),
+                    (kept("good", f.popen.pid, record=False), f.master),
+                ]
+            )
+        assert [s.id for s in adopted] == ["good"]
+        assert [s.id for s in manager.list()] == ["good"]
+        with pytest.raises(BrokenPipeError):
+            os.write(w, b"x")
+        (line,) = [r.getMessage() for r in caplog.records]
+        assert "the keeper's session" in line and "skipped" in line and why in line
+        assert [s["id"] for s in (s.to_json() for s in manager.list())] == ["good"]
     finally:
         os.close(w)
 

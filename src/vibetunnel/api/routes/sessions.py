@@ -41,13 +41,25 @@ def cluster(request: Request) -> Cluster | None:
 
 
 def session_json(request: Request, session_id: str) -> dict[str, Any]:
-    """A session of this node or, in a cluster, of another; SessionNotFound if of none."""
+    """A session of this node or, in a cluster, of another as last heard of; SessionNotFound
+    if of none."""
     try:
         return manager(request).get(session_id).to_json()
     except SessionNotFound:
         if (c := cluster(request)) is None:
             raise
         return c.session(session_id)
+
+
+async def find_json(request: Request, session_id: str) -> dict[str, Any]:
+    """`session_json`, but an id no node was heard of with is asked of Redis (a node just
+    started, a session made elsewhere a moment ago) before it is SessionNotFound."""
+    try:
+        return manager(request).get(session_id).to_json()
+    except SessionNotFound:
+        if (c := cluster(request)) is None:
+            raise
+        return await c.lookup(session_id)
 
 
 def all_json(request: Request) -> list[dict[str, Any]]:
@@ -124,7 +136,7 @@ async def session_events(request: Request) -> StreamingResponse:
 @router.get(
     "/{session_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404, 503)},
 )
 async def session_events_one(request: Request, session_id: str) -> StreamingResponse:
     """One session, live: an event with the session now and after each change to it (size,
@@ -132,7 +144,7 @@ async def session_events_one(request: Request, session_id: str) -> StreamingResp
     another device gave the session with it; a share token may open it (it names its session).
     """
     m = manager(request)
-    session_json(request, session_id)  # 404 before the stream starts
+    await find_json(request, session_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         seen, sent = -1, ""
@@ -156,9 +168,9 @@ async def session_events_one(request: Request, session_id: str) -> StreamingResp
     )
 
 
-@router.get("/{session_id}", response_model=SessionOut, responses=errors(404))
+@router.get("/{session_id}", response_model=SessionOut, responses=errors(404, 503))
 async def get_session(request: Request, session_id: str) -> dict[str, Any]:
-    return session_json(request, session_id)
+    return await find_json(request, session_id)
 
 
 @router.delete("/{session_id}", status_code=204, responses=errors(404, 503))
