@@ -131,7 +131,7 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
     const narrow = window.matchMedia("(max-width: 600px)").matches;
     let fontSize = loadFontSize(narrow ? 12 : 14);
     const term: XTerm = new Terminal({
-      cursorBlink: true,
+      cursorBlink: false,
       fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace',
       fontSize,
       scrollback: 10_000,
