@@ -39,7 +39,6 @@ import platform
 import random
 import re
 import shutil
-import statistics
 import string
 import subprocess
 import sys

@@ -6,6 +6,7 @@
  */
 
 import { Backoff, BACKOFF_MAX_MS } from "./backoff";
+import { Acks } from "./flow";
 import { decodeFrames, FrameError } from "./framing";
 import { ApiError, isRecord } from "./http";
 import type { ClientMessage, Session } from "./types";
@@ -22,7 +23,8 @@ export type ConnectionState =
 export interface ConnectionHandlers {
   /** A (re)connection opened: the server is about to replay the current screen. */
   onOpen(): void;
-  onOutput(data: Uint8Array): void;
+  /** Output to write; call `written` once it is (xterm.js's write callback): the page acks it. */
+  onOutput(data: Uint8Array, written: () => void): void;
   onState(state: ConnectionState): void;
   /**
    * The socket closed normally without an exit message: the session may have ended, or may
@@ -132,6 +134,8 @@ export class TerminalConnection {
   private retryTimer: number | undefined;
   private disposed = false;
   private finished = false;
+  /** What this socket's output has been written (a new socket counts from zero). */
+  private acks = new Acks();
 
   constructor(
     private readonly url: () => Promise<string>,
@@ -190,7 +194,10 @@ export class TerminalConnection {
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    this.acks = new Acks();
     ws.onopen = () => {
+      // An ack of nothing: this page acks, so the window applies from its first frame on.
+      ws.send(JSON.stringify({ type: "ack", bytes: 0 }));
       this.handlers.onOpen();
       this.handlers.onState({ kind: "connected" });
       this.pingTimer = window.setInterval(() => this.send({ type: "ping" }), PING_INTERVAL_MS);
@@ -231,7 +238,15 @@ export class TerminalConnection {
       }
       // Output flowing means the connection is healthy: the next drop starts a fresh backoff.
       this.backoff.reset();
-      for (const frame of frames) this.handlers.onOutput(frame);
+      const acks = this.acks;
+      for (const frame of frames) {
+        this.handlers.onOutput(frame, () => {
+          const total = acks.wrote(frame.length);
+          // Only on the socket it counts for: a write finished after a reconnection is not
+          // the new socket's.
+          if (total !== null && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ack", bytes: total }));
+        });
+      }
       return;
     }
     if (typeof data !== "string") return;

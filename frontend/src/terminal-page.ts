@@ -369,7 +369,7 @@ export function mountTerminalPage(root: HTMLElement, ctx: AppContext, id: string
         if (unsentResize && policy.mode === "drive") sendResize({ cols: term.cols, rows: term.rows });
         feed.wake();
       },
-      onOutput: (data) => term.write(data),
+      onOutput: (data, written) => term.write(data, written),
       whyClosed: (reason) => askServer(() => ctx.api.getSession(id, true), reason),
       onState: (state) => {
         setText(status, describeState(state));

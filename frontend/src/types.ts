@@ -84,7 +84,8 @@ export interface AuthConfig {
 export type ClientMessage =
   | { type: "input"; data: string }
   | { type: "resize"; cols: number; rows: number }
-  | { type: "ping" };
+  | { type: "ping" }
+  | { type: "ack"; bytes: number };
 
 const isInt = (value: unknown): value is number => Number.isInteger(value);
 const isStrings = (value: unknown): value is string[] =>

@@ -26,6 +26,8 @@ class TermClient:
         self.output = ""
         self.frames: list[bytes] = []
         self.messages: list[dict[str, Any]] = []
+        self.received = 0
+        """Data bytes of every frame so far: what an ack counts (docs/protocol.md)."""
 
     @classmethod
     async def connect(cls, url: str, **kwargs: Any) -> TermClient:
@@ -43,11 +45,16 @@ class TermClient:
     async def resize(self, cols: int, rows: int) -> None:
         await self.send({"type": "resize", "cols": cols, "rows": rows})
 
+    async def ack(self, total: int | None = None) -> None:
+        """Ack `total` data bytes (default: every byte received so far)."""
+        await self.send({"type": "ack", "bytes": self.received if total is None else total})
+
     def _take(self, message: str | bytes) -> None:
         if isinstance(message, bytes):
             data, rest = frames.decode(message)
             assert rest == b"", "one frame per message"
             self.frames.append(message)
+            self.received += len(data)
             self.output += data.decode("utf-8")  # strict: frames are always whole UTF-8
         else:
             self.messages.append(json.loads(message))

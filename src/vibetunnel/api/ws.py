@@ -172,6 +172,8 @@ async def _receive(
 def apply(msg: messages.Message, session: Session, client: Client, writable: bool) -> None:
     if isinstance(msg, messages.Ping):
         client.send_text(messages.PONG)  # dropped while eight are unsent (pty/client.py)
+    elif isinstance(msg, messages.Ack):
+        client.ack(msg.bytes)  # a read-only viewer acks too: the window is its own
     elif not writable:
         pass  # a read-only viewer: keystrokes and its window size do not reach the program
     elif isinstance(msg, messages.Input):

@@ -33,7 +33,14 @@ class Ping:
     pass
 
 
-Message = Input | Resize | Ping
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The client has processed `bytes` data bytes of frames since it connected (flow.py)."""
+
+    bytes: int
+
+
+Message = Input | Resize | Ping | Ack
 
 
 def check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -90,6 +97,13 @@ def resize_of(obj: dict[str, Any]) -> Resize:
     return Resize(check_size("cols", obj.get("cols")), check_size("rows", obj.get("rows")))
 
 
+def ack_of(obj: dict[str, Any]) -> Ack:
+    total = obj.get("bytes")
+    if not is_int(total) or total < 0:
+        raise ProtocolError("ack bytes must be a non-negative integer")
+    return Ack(total)
+
+
 def unknown(kind: str) -> ProtocolError:
     return ProtocolError(f"unknown message type {kind[:40]!r}")
 
@@ -103,6 +117,8 @@ def parse(text: str) -> Message:
         return resize_of(obj)
     if kind == "ping":
         return Ping()
+    if kind == "ack":
+        return ack_of(obj)
     raise unknown(kind)
 
 

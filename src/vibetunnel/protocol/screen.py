@@ -115,13 +115,15 @@ class ScreenBuffer:
         if len(buf) > 2 * self.limit:
             del buf[: char_start(buf, len(buf) - self.limit)]
 
-    def snapshot(self) -> bytes:
-        """The screen's worth of output, at most about `limit` bytes, whole characters:
-        the normal screen, then the alternate one if a program is on it, then the modes."""
+    def snapshot(self, limit: int | None = None) -> bytes:
+        """The screen's worth of output, at most about `limit` bytes (the buffer's own limit
+        by default), whole characters: the normal screen, then the alternate one if a program
+        is on it, then the modes. A smaller limit keeps the end of it."""
         modes = b"".join(
             b"\x1b[?%d%s" % (mode, b"h" if on else b"l") for mode, on in self._modes.items()
         )
-        room = self.limit - len(modes) - len(self._held)
+        room = (self.limit if limit is None else min(limit, self.limit)) - len(modes)
+        room -= len(self._held)
         alt = b""
         if self._alt is not None:
             alt = ENTER_ALT + _tail(self._alt, room - len(ENTER_ALT))

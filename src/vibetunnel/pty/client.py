@@ -4,6 +4,11 @@ Output is appended to the client's own buffer and never awaited by the session, 
 client cannot slow the program or the other clients. When a client falls more than
 `backlog_limit` bytes behind, its backlog is dropped and it is sent the current screen again.
 
+A client that acks (protocol/flow.py) has at most a window of output unacknowledged in
+flight; the rest waits in its buffer. It is resynchronised sooner than one that never acks
+(more than ACKED_LAG held back, or more than INPUT_LAG when the session gets input), with the
+end of the screen (RESYNC_BYTES), which a browser paints in a few frames.
+
 Output that is due at once (the flush policy's word) is written by `feed` itself while the
 sender task is parked and the socket takes writes without waiting (`Wire`): no task wakeup
 and no trip through the ASGI layers per frame. Anything else (a frame not yet due, a socket
@@ -20,12 +25,21 @@ from typing import Protocol
 
 from vibetunnel.protocol import frames, messages
 from vibetunnel.protocol.aggregate import FlushPolicy
+from vibetunnel.protocol.flow import ACKED_LAG, FRAME, INPUT_LAG, RESYNC_BYTES, AckWindow
 
 BACKLOG_LIMIT = 4 * 1024 * 1024
 TEXTS_PENDING = 8
 """Text messages (pongs) held for a client that is not reading; more are dropped."""
 # Home the cursor and erase screen and scrollback before a resynchronising replay.
 RESYNC_PREFIX = b"\x1b[H\x1b[2J\x1b[3J"
+
+
+class Screen(Protocol):
+    """Where a resynchronisation starts (Session.snapshot): the one call that says what the
+    current screen is."""
+
+    def __call__(self, limit: int | None = None) -> bytes:
+        """The current screen, at most about `limit` bytes (None: the replay's own limit)."""
 
 
 class Wire(Protocol):
@@ -52,7 +66,7 @@ class Client:
         self,
         send_bytes: Callable[[bytes], Awaitable[None]],
         send_text: Callable[[str], Awaitable[None]],
-        snapshot: Callable[[], bytes],
+        snapshot: Screen,
         *,
         backlog_limit: int = BACKLOG_LIMIT,
         policy: FlushPolicy | None = None,
@@ -70,6 +84,9 @@ class Client:
         self.pending = bytearray()
         self.texts: deque[str] = deque()
         self.resyncs = 0
+        self.flow = AckWindow()
+        self.acked_lag = ACKED_LAG
+        """`backlog_limit` of a client that acks."""
         self._ending: Ending | None = None
         self._exit_code: int | None = None
         """The program's exit code; None also when it cannot be known (see Session.lost)."""
@@ -83,15 +100,35 @@ class Client:
             return
         before = len(self.pending)
         self.pending += data
-        if len(self.pending) > self.backlog_limit:
+        if len(self.pending) > (self.acked_lag if self.flow.acking else self.backlog_limit):
             self.resync()
             return
+        self._kick(before)
+
+    def _kick(self, before: int) -> None:
+        """Send what is due now, here, or wake the sender when this changes what it waits
+        for (`before`: the pending bytes it last saw)."""
         sent = self._waiter is not None and not self.texts and self._send_due()
         if sent and not self.pending:
             return
-        # Wake the sender only when this changes what it is waiting for.
+        if self.flow.room() == 0:
+            return  # the window is shut: an ack wakes the sender
         if before == 0 or sent or (before < self.policy.max_frame <= len(self.pending)):
             self._wake()
+
+    def _limit(self) -> int:
+        """Data bytes the next frame may carry: 0 while the window is shut (or open by less
+        than a character, which a frame never splits)."""
+        room = self.flow.room()
+        if room is None:
+            return self.policy.max_frame
+        if room < min(len(self.pending), 4):
+            return 0
+        return min(self.policy.max_frame, FRAME, room)
+
+    def _send(self, frame: bytes) -> None:
+        """Count a frame handed to the socket (its data bytes, as the client's acks do)."""
+        self.flow.on_sent(len(frame) - frames.HEADER_SIZE)
 
     def _send_due(self) -> bool:
         """Write what the policy says is due now, here, if the socket takes it without
@@ -106,21 +143,37 @@ class Client:
             due = self.policy.due(now, len(self.pending))
             if due is None or due > now:
                 break
-            wire.send_frame(self._take(self.pending, self.policy.max_frame))
+            limit = self._limit()
+            if not limit:
+                break
+            frame = self._take(self.pending, limit)
+            self._send(frame)
+            wire.send_frame(frame)
             self.policy.sent(now)
             sent = True
         return sent
 
     def resync(self) -> None:
-        """Drop the backlog and start again from the current screen."""
+        """Drop the backlog and start again from the current screen (its end, for a client
+        that acks: what it can paint at once)."""
         self.resyncs += 1
-        self.pending = bytearray(RESYNC_PREFIX + self._snapshot())
+        screen = self._snapshot(RESYNC_BYTES) if self.flow.acking else self._snapshot()
+        self.pending = bytearray(RESYNC_PREFIX + screen)
         self._wake()
 
     def note_input(self) -> None:
         self.policy.note_input()
-        if self.pending:  # else the echo itself wakes the sender (or is sent by `feed`)
+        if self.flow.acking and len(self.pending) > INPUT_LAG:
+            self.resync()  # what the typist sees next is what the keystroke did
+        elif self.pending:  # else the echo itself wakes the sender (or is sent by `feed`)
             self._wake()
+
+    def ack(self, total: int) -> None:
+        """The client has processed `total` data bytes (protocol/flow.py); raises
+        ProtocolError for one that goes back or is more than was sent."""
+        self.flow.ack(total)
+        if self.pending and self._ending is not Ending.SHUTDOWN:
+            self._kick(0)
 
     def send_text(self, text: str) -> bool:
         """Queue a text message (a pong); False, and dropped, when TEXTS_PENDING are still
@@ -168,7 +221,12 @@ class Client:
             if due > now and self._ending is None:
                 await self._wait(due)
                 continue
-            frame = self._take(self.pending, self.policy.max_frame)
+            limit = self._limit()
+            if not limit:
+                await self._wait(None)  # until an ack opens the window
+                continue
+            frame = self._take(self.pending, limit)
+            self._send(frame)
             if self._wire is not None and self._wire.can_send():
                 self._wire.send_frame(frame)
             else:

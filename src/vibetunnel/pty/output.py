@@ -66,8 +66,9 @@ class Output:
     def held(self) -> bytes:
         return self._utf8.held()
 
-    def snapshot(self) -> bytes:
-        return b"" if self.screen is None else self.screen.snapshot()
+    def snapshot(self, limit: int | None = None) -> bytes:
+        """The current screen (protocol/screen.py), at most about `limit` bytes."""
+        return b"" if self.screen is None else self.screen.snapshot(limit)
 
     def _publish(self, data: bytes) -> None:
         self.last_output = time.time()

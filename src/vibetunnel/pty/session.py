@@ -150,8 +150,10 @@ class Session:
 
     # -- output -----------------------------------------------------------------------------
 
-    def snapshot(self) -> bytes:
-        return self.output.snapshot()
+    def snapshot(self, limit: int | None = None) -> bytes:
+        """What a joining or resynchronised client is sent first: the current screen, at
+        most about `limit` bytes (the replay's own limit, 1 MiB, by default)."""
+        return self.output.snapshot(limit)
 
     def _exited(self, code: int | None) -> None:
         self.output.finish()

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tests.conftest import UNIT
+from vibetunnel.errors import ProtocolError
 from vibetunnel.protocol import frames, messages
 from vibetunnel.protocol.aggregate import FlushPolicy
+from vibetunnel.protocol.flow import ACKED_LAG, FRAME, INPUT_LAG, RESYNC_BYTES, WINDOW
 from vibetunnel.pty.client import BACKLOG_LIMIT, RESYNC_PREFIX, TEXTS_PENDING, Client, Ending
 
 DEADLINE = 5 * UNIT
@@ -81,12 +83,12 @@ async def start(transport: Transport) -> AsyncIterator[Start]:
     screen: list[bytes] = [b""]
 
     def make(
-        snapshot: Callable[[], bytes] | None = None, **kwargs: object
+        snapshot: Callable[..., bytes] | None = None, **kwargs: object
     ) -> tuple[Client, asyncio.Task[Ending]]:
         client = Client(
             transport.send_bytes,
             transport.send_text,
-            snapshot or (lambda: screen[0]),
+            snapshot or (lambda limit=None: screen[0]),
             **kwargs,  # type: ignore[arg-type]
         )
         task = asyncio.create_task(client.run())
@@ -422,3 +424,116 @@ def test_shared_frames_cut_like_take() -> None:
     # The same pending bytes again: the same frame object.
     assert shared.take(bytearray(b"xy"), 5) is shared.take(bytearray(b"xy"), 5)
     assert shared.take(bytearray(b"xz"), 5) == frames.encode(b"xz")
+
+
+# -- flow control (protocol/flow.py) --------------------------------------------------------------
+
+
+def data_bytes(transport: Transport) -> int:
+    return sum(len(f) for f in transport.frames)
+
+
+async def test_an_acking_client_has_at_most_the_window_in_flight(
+    transport: Transport, start: Start
+) -> None:
+    client, _ = start()
+    client.ack(0)
+    client.feed(b"x" * (5 * WINDOW))
+    await transport.until(lambda: data_bytes(transport) == WINDOW, "a window of output")
+    await asyncio.sleep(0.05 * UNIT)  # nothing more comes without an ack
+    assert data_bytes(transport) == WINDOW
+    assert all(len(f) <= FRAME for f in transport.frames)
+    client.ack(FRAME)
+    await transport.until(lambda: data_bytes(transport) == WINDOW + FRAME, "one more frame")
+    client.ack(WINDOW + FRAME)
+    await transport.until(lambda: data_bytes(transport) == 2 * WINDOW + FRAME, "a window more")
+    assert client.resyncs == 0
+    assert len(client.pending) == 5 * WINDOW - 2 * WINDOW - FRAME
+
+
+async def test_a_window_open_by_less_than_a_character_waits(
+    transport: Transport, start: Start
+) -> None:
+    client, _ = start()
+    client.ack(0)
+    client.feed(b"x" * (WINDOW - 2) + "€uro".encode())
+    await transport.until(lambda: data_bytes(transport) == WINDOW - 2, "all but the euro")
+    client.ack(1)  # room 3: less than a character may need, so nothing yet
+    await asyncio.sleep(0.05 * UNIT)
+    assert data_bytes(transport) == WINDOW - 2
+    client.ack(2)  # room 4: the euro sign, whole, and the u
+    await transport.until(lambda: data_bytes(transport) == WINDOW + 2, "the euro sign")
+    assert transport.frames[-1] == "€u".encode()
+
+
+async def test_an_acking_client_far_behind_is_resynced_with_the_end_of_the_screen(
+    transport: Transport, start: Start
+) -> None:
+    asked: list[int | None] = []
+
+    def screen(limit: int | None = None) -> bytes:
+        asked.append(limit)
+        return b"SCREEN"
+
+    client, _ = start(snapshot=screen)
+    client.ack(0)
+    client.feed(b"x" * WINDOW)
+    await transport.until(lambda: data_bytes(transport) == WINDOW, "a window of output")
+    client.feed(b"x" * ACKED_LAG)  # held back: ACKED_LAG, not more
+    assert client.resyncs == 0
+    client.feed(b"y")
+    assert client.resyncs == 1
+    assert asked == [RESYNC_BYTES]
+    assert bytes(client.pending) == RESYNC_PREFIX + b"SCREEN"
+    client.ack(WINDOW)
+    await transport.until(lambda: transport.output.endswith(b"SCREEN"), "the screen")
+
+
+async def test_input_resyncs_an_acking_client_that_is_behind(
+    transport: Transport, start: Start
+) -> None:
+    client, _ = start(snapshot=lambda limit=None: b"NOW")
+    client.ack(0)
+    client.feed(b"x" * WINDOW)
+    await transport.until(lambda: data_bytes(transport) == WINDOW, "a window of output")
+    client.feed(b"x" * INPUT_LAG)
+    client.note_input()
+    assert client.resyncs == 0  # INPUT_LAG held back: not more
+    client.feed(b"x")
+    client.note_input()
+    assert client.resyncs == 1
+    assert bytes(client.pending) == RESYNC_PREFIX + b"NOW"
+
+
+async def test_input_does_not_resync_a_client_that_never_acks(
+    transport: Transport, start: Start
+) -> None:
+    transport.gate = asyncio.Event()  # the socket takes nothing: everything stays pending
+    client, _ = start()
+    client.feed(b"x" * (2 * ACKED_LAG))
+    await transport.until(lambda: transport.blocked.is_set(), "a blocked send")
+    client.note_input()
+    assert client.resyncs == 0
+
+
+async def test_bad_acks_raise_and_leave_the_client_as_it_was(
+    transport: Transport, start: Start
+) -> None:
+    client, _ = start()
+    client.feed(b"hello")
+    await transport.until(lambda: transport.output == b"hello", "hello")
+    with pytest.raises(ProtocolError, match="but 5 were sent"):
+        client.ack(6)
+    assert not client.flow.acking
+    client.ack(5)
+    with pytest.raises(ProtocolError, match="went back"):
+        client.ack(4)
+    assert client.flow.acked == 5
+
+
+async def test_resync_frames_count_as_sent(transport: Transport, start: Start) -> None:
+    client, _ = start(snapshot=lambda limit=None: b"S" * 100, backlog_limit=1000)
+    client.feed(b"x" * 2000)  # over the backlog: a resync, before anything went out
+    await transport.until(lambda: transport.output.endswith(b"S" * 100), "the screen")
+    client.ack(len(RESYNC_PREFIX) + 100)  # every data byte the client got, resync included
+    assert client.flow.in_flight == 0
