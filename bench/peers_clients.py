@@ -164,18 +164,28 @@ class JsonPoster:
 
 
 class OursConn:
-    HEADER = 5
+    """Our protocol; with `acks` (a server that speaks flow control, protocol/flow.py), the
+    client acks what it has read, as the web app acks what it has written: every ACK_BATCH
+    bytes."""
 
-    def __init__(self, ws: Any) -> None:
+    HEADER = 5
+    ACK_BATCH = 16 * 1024
+
+    def __init__(self, ws: Any, acks: bool) -> None:
         self.ws = ws
+        self.acks = acks
+        self.read = 0
+        self.acked = 0
 
     @classmethod
-    async def open(cls, api: JsonPoster, ws_url: str, program: str) -> OursConn:
+    async def open(cls, api: JsonPoster, ws_url: str, program: str, acks: bool) -> OursConn:
         argv = PROGRAMS[program]
         body = {"command": argv[0], "args": argv[1:], "cols": COLS, "rows": ROWS}
         created = await api.post("/api/sessions", body)
         ws = await websockets.connect(f"{ws_url}/api/sessions/{created['id']}/ws", **WS_OPTIONS)
-        return cls(ws)
+        if acks:
+            await ws.send('{"type":"ack","bytes":0}')
+        return cls(ws, acks)
 
     async def send(self, text: str) -> None:
         await self.ws.send(json.dumps({"type": "input", "data": text}))
@@ -184,6 +194,11 @@ class OursConn:
         while True:
             msg = await self.ws.recv()
             if isinstance(msg, bytes):
+                if self.acks:
+                    self.read += len(msg) - self.HEADER
+                    if self.read - self.acked >= self.ACK_BATCH:
+                        self.acked = self.read
+                        await self.ws.send(f'{{"type":"ack","bytes":{self.read}}}')
                 return msg[self.HEADER :]
 
     async def close(self) -> None:

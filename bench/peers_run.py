@@ -127,6 +127,8 @@ class Ours(Target):
         self.fleet = fleet
         self.server: Server = fleet.start(version, f"{name}-{next(SERIAL)}", *OURS_ARGS, *extra)
         self.pid = self.server.pid
+        self.acks = (version.src / "vibetunnel" / "protocol" / "flow.py").is_file()
+        """Its code speaks flow control: the client acks (an older server would close)."""
 
     def holders(self) -> list[int]:
         return proctable.tree(self.server.home, self.server.pid).holders
@@ -137,7 +139,7 @@ class Ours(Target):
         try:
 
             async def open_(program: str) -> pc.Conn:
-                return await pc.OursConn.open(api, self.server.ws_url, program)
+                return await pc.OursConn.open(api, self.server.ws_url, program, self.acks)
 
             yield open_
         finally:
