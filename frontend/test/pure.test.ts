@@ -3,6 +3,7 @@ import { test } from "node:test";
 import { createHmac } from "node:crypto";
 import { Backoff, BACKOFF_MAX_MS, backoffDelay } from "../src/backoff";
 import { askServer, closeOutcome, INPUT_CHUNK_BYTES, inputChunks, retryCap, SOCKET_RETRY_CAP_MS } from "../src/connection";
+import { ACK_BATCH, Acks } from "../src/flow";
 import { bytes, commandLine, duration, recordingCommand, relativeTime, toDate } from "../src/format";
 import { base64url, newDeviceKey, proofFor } from "../src/device-key";
 import { decodeFrames, encodeFrame, FrameError } from "../src/framing";
@@ -370,4 +371,14 @@ test("a recording's player is as tall as its terminal's shape", () => {
   assert.ok(screenRatio("200x50") < screenRatio("80x24"));
   assert.equal(screenRatio(null), screenRatio("80x24"));
   assert.equal(screenRatio("0x0"), screenRatio("80x24"));
+});
+
+test("acks: the total written, once a batch of it is written, never going back", () => {
+  const acks = new Acks();
+  assert.equal(acks.wrote(5), null); // an echo: acked with a later batch
+  assert.equal(acks.wrote(ACK_BATCH - 6), null);
+  assert.equal(acks.wrote(1), ACK_BATCH);
+  assert.equal(acks.wrote(ACK_BATCH - 1), null);
+  assert.equal(acks.wrote(3 * ACK_BATCH), 5 * ACK_BATCH - 1);
+  assert.equal(acks.wrote(0), null);
 });

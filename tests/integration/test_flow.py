@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import UNIT, RunningServer, create
+from tests.conftest import UNIT, RunningServer, create, start_server
 from tests.integration.wsclient import TermClient
+from vibetunnel.auth.secret import load_or_create_secret
+from vibetunnel.auth.tokens import TokenService
 from vibetunnel.protocol.flow import WINDOW
 from vibetunnel.pty.client import RESYNC_PREFIX
 
@@ -124,3 +127,20 @@ async def test_a_client_that_never_acks_gets_everything_unwindowed(
     await t.see("END", timeout=30 * UNIT)
     assert t.output.count("x") == 1000000
     assert t.received > 10 * WINDOW
+
+
+async def test_a_read_only_viewer_acks_too(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "home")
+    try:
+        service = TokenService(load_or_create_secret(srv.home))
+        with srv.client(service.issue("owner", 600)) as api:
+            sid = create(api, command="/bin/sh", args=["-c", "printf ready; exec cat"])["id"]
+        viewer_token = service.issue("viewer", 600, session_id=sid, read_only=True)
+        viewer = await TermClient.connect(f"{ws_url(srv, sid)}?token={viewer_token}")
+        await viewer.see("ready")
+        await viewer.ack()  # applied: the window is the viewer's own
+        await viewer.ack(viewer.received + 1)  # so this one is checked, and refused
+        code, why = await viewer.closed()
+        assert code == 1003 and "were sent" in why
+    finally:
+        srv.stop()
