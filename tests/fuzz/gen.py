@@ -48,7 +48,7 @@ def dumps(value: Any) -> str:
 # -- browser messages --------------------------------------------------------------------------
 
 SIZES = st.integers(1, 1000) | st.integers(-2, 1003) | json_values
-KINDS = st.sampled_from(["input", "resize", "ping", "pong", "exit", "register", "", "Input"])
+KINDS = st.sampled_from(["input", "resize", "ping", "ack", "pong", "exit", "register", "", "Input"])
 
 valid_messages = st.one_of(
     st.just({"type": "ping"}),
