@@ -93,29 +93,32 @@ async def test_the_window_holds_and_never_slows_the_program_or_the_other_clients
     shared_server: RunningServer, api: httpx.Client
 ) -> None:
     sid = flood_session(api)
-    slow = await connect(shared_server, sid)  # acks what it had before the flood, then nothing
-    fast = await connect(shared_server, sid)  # acks all it reads
-    plain = await connect(shared_server, sid)  # never acks
-    for t in (slow, fast, plain):
-        await t.see("ready")
-    await slow.ack()
-    await fast.ack()
-    before = slow.received
-    await slow.type("\r")
+    try:
+        slow = await connect(shared_server, sid)  # acks what it had before the flood, then nothing
+        fast = await connect(shared_server, sid)  # acks all it reads
+        plain = await connect(shared_server, sid)  # never acks
+        for t in (slow, fast, plain):
+            await t.see("ready")
+        await slow.ack()
+        await fast.ack()
+        before = slow.received
+        await slow.type("\r")
 
-    async def keep_acking() -> None:
-        while last_line(fast) < LINES:
-            fast._take(await fast.ws.recv())
-            await fast.ack()
+        async def keep_acking() -> None:
+            while last_line(fast) < LINES:
+                fast._take(await fast.ws.recv())
+                await fast.ack()
 
-    await asyncio.wait_for(keep_acking(), 60 * UNIT)
-    await plain.until(lambda c: last_line(c) >= LINES, 60 * UNIT, "the flood, unacked")
-    await drain(slow, 0.5 * UNIT)
-    assert 0 < slow.received - before <= WINDOW
-    # Acked, the slow client moves again: it fell far behind, so it starts from the screen.
-    await slow.ack()
-    await slow.until(lambda c: RESYNC_PREFIX.decode() in c.output[before:], what="a resync")
-    await slow.until(lambda c: c.received - before > WINDOW, what="more output")
+        await asyncio.wait_for(keep_acking(), 60 * UNIT)
+        await plain.until(lambda c: last_line(c) >= LINES, 60 * UNIT, "the flood, unacked")
+        await drain(slow, 0.5 * UNIT)
+        assert 0 < slow.received - before <= WINDOW
+        # Acked, the slow client moves again: it fell far behind, so it starts from the screen.
+        await slow.ack()
+        await slow.until(lambda c: RESYNC_PREFIX.decode() in c.output[before:], what="a resync")
+        await slow.until(lambda c: c.received - before > WINDOW, what="more output")
+    finally:
+        api.delete(f"/api/sessions/{sid}")  # the flood would run on for the module
 
 
 async def test_a_client_that_never_acks_gets_everything_unwindowed(
