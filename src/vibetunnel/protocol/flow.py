@@ -49,6 +49,7 @@ class AckWindow:
         """The client has acked once: the window applies from then on."""
 
     def on_sent(self, data_bytes: int) -> None:
+        """A frame carrying `data_bytes` (after its header) was handed to the socket."""
         self.sent += data_bytes
 
     def ack(self, total: int) -> None:
@@ -63,6 +64,7 @@ class AckWindow:
 
     @property
     def in_flight(self) -> int:
+        """Sent and not acknowledged (for a client that never acks: everything sent)."""
         return self.sent - self.acked
 
     def room(self) -> int | None:
