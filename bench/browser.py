@@ -39,6 +39,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import string
 import subprocess
 import sys
@@ -47,6 +48,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
@@ -550,7 +552,15 @@ def table(args: argparse.Namespace, r: Results) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in lines]
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C: the targets, the browser and the fleet's sweep
+    end everything the run started (ttyd, our servers, their sessions, Chromium)."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     ap.add_argument("--targets", default="bare,ours,ttyd", help=f"of {','.join(TARGETS)}")
