@@ -12,74 +12,223 @@ Figures, measured in interleaved rounds (bare, before, after, bare, ...): median
 - trickle: messages per second at the client for output arriving every 2 ms (one run each);
 - memory: PSS and RSS of what holds the sessions (the server, and the keeper where there is
   one), idle and with N idle sessions, so the cost of one idle session; the session programs
-  (the user's) apart.
+  (the user's) apart. The holders are the server and, once sessions outlive it, the keeper
+  (any helper process of theirs too); PSS is the figure that adds up over a process tree.
+
+The WebSocket client reads without acking (a client that never acks, as these figures always
+were); `vt COMMAND` runs in a PTY of the bench's, its local terminal drained by a thread.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
+import os
 import statistics
+import subprocess
 import sys
-import tempfile
-from collections import defaultdict
+import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
-import bare
-import clients
-import idle
-import proctable
-import versions
-from servers import Fleet, Server
-from versions import Version
+import httpx
+from harness import bare, clients, options, proctable, report, versions
+from harness.clients import OursConn
+from harness.fleet import Fleet
+from harness.loads import echo_times, output_file
+from harness.proctable import Memory, Tree
+from harness.report import Results, cell, progress, quantile_ms, ratio
+from harness.run import Run
+from harness.servers import Server
+from harness.versions import Version
 
 SERVER_ARGS = ("--no-auth", "--rate-limit", "100000", "--max-sessions", "1000")
 
 Pair = tuple[Server, Server]
 """A version's servers: recording on, recording off."""
 
-Results = dict[str, dict[str, list[float]]]
-"""measure -> target ("bare" or a version's label) -> one figure per round."""
+
+# -- through the server -------------------------------------------------------------------------
 
 
-def progress(text: str) -> None:
-    print(f"bench: {text}", file=sys.stderr, flush=True)
-
-
-def quantile_ms(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
-
-
-def holders_cpu(srv: Server) -> dict[int, float]:
-    return proctable.cpu_seconds(proctable.tree(srv.home, srv.pid).holders)
+async def throughput(srv: Server, path: str) -> float:
+    """MB/s of `cat path` reaching a WebSocket client."""
+    body = {"command": "/bin/sh", "args": ["-c", f"stty -echo; read _; cat {path}"]}
+    conn = await clients.open_session(srv, body)
+    await conn.send("\n")
+    start = time.perf_counter()
+    total, _ = await conn.until_exit()
+    elapsed = time.perf_counter() - start
+    await conn.close()
+    return total / elapsed / 1e6
 
 
 def throughput_and_cpu(srv: Server, path: str) -> tuple[float, float]:
     """MB/s at the client, and CPU seconds the server (and keeper) spent meanwhile."""
-    before = holders_cpu(srv)
-    mb_s = asyncio.run(clients.throughput(srv, path))
-    after = holders_cpu(srv)
-    return mb_s, sum(t - before.get(pid, 0.0) for pid, t in after.items())
+    meter = proctable.Meter(srv.holders)
+    meter.mark()
+    mb_s = asyncio.run(throughput(srv, path))
+    meter.mark()
+    return mb_s, meter.cpu()
 
 
-def one_round(i: int, args: argparse.Namespace, path: str, servers: dict[str, Pair]) -> Results:
-    out: Results = defaultdict(lambda: defaultdict(list))
-    out["tp"]["bare"].append(bare.throughput(path))
-    for label, (rec, norec) in servers.items():
-        for key, srv in (("tp_on", rec), ("tp_off", norec)):
-            mb_s, cpu = throughput_and_cpu(srv, path)
-            out[key][label].append(mb_s)
-            out[f"cpu_{key}"][label].append(cpu)
-        out["vt_tp"][label].append(asyncio.run(clients.vt_throughput(rec, path, i)))
-    add_latency(out, "echo", "bare", bare.echo(args.echo))
-    for label, (rec, _) in servers.items():
-        add_latency(out, "echo", label, asyncio.run(clients.echo(rec, args.echo)))
-        add_latency(out, "vt_echo", label, asyncio.run(clients.vt_echo(rec, args.echo, i)))
+async def echo(srv: Server, samples: int) -> list[float]:
+    sid = await clients.create(srv, {"command": "/bin/cat"})
+    conn = await OursConn.connect(srv.ws_url, sid)
+    out = await echo_times(conn, samples)
+    await conn.close()
+    await clients.delete(srv, sid)
     return out
+
+
+async def trickle(srv: Server) -> float:
+    """Messages per second at the client while the TRICKLE program writes a byte every 2 ms."""
+    body = {
+        "command": "/bin/sh",
+        "args": ["-c", f'read _; exec {sys.executable} -c "{bare.TRICKLE}"'],
+    }
+    conn = await clients.open_session(srv, body)
+    await conn.send("\n")
+    # Skip the echo of the newline, then count messages while the dots trickle.
+    await conn.output()
+    start = time.perf_counter()
+    _, count = await conn.until_exit()
+    elapsed = time.perf_counter() - start
+    await conn.close()
+    return count / elapsed
+
+
+class Vt:
+    """`vt COMMAND` of the server's code version in a PTY of ours (its local terminal, drained
+    by a thread)."""
+
+    def __init__(self, srv: Server, name: str, argv: list[str]) -> None:
+        self.srv = srv
+        self.name = name
+        self.master, slave = os.openpty()
+        env = {**os.environ, **srv.env, "VIBETUNNEL_HOME": str(srv.home)}
+        env.pop("VIBETUNNEL_SESSION_ID", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "vibetunnel.cli.vt", "--name", name, *argv],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.drain = threading.Thread(target=bare.read_all, args=(self.master,), daemon=True)
+        self.drain.start()
+
+    async def connect(self) -> OursConn:
+        """The WebSocket of its session, once the server lists it running."""
+        async with httpx.AsyncClient(base_url=self.srv.url) as api, asyncio.timeout(20):
+            while True:
+                for s in (await api.get("/api/sessions")).json():
+                    if s["name"] == self.name and s["status"] == "running":
+                        return await OursConn.connect(self.srv.ws_url, str(s["id"]))
+                await asyncio.sleep(0.05)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait()
+        self.drain.join(5)
+        os.close(self.master)
+
+
+async def vt_throughput(srv: Server, path: str, n: int) -> float:
+    """MB/s of `vt cat path` reaching a WebSocket client."""
+    vt = Vt(srv, f"vt-tp-{n}", ["sh", "-c", f"stty -echo; read _; cat {path}"])
+    try:
+        conn = await vt.connect()
+        try:
+            await conn.send("\n")
+            start = time.perf_counter()
+            total, _ = await conn.until_exit()
+            return total / (time.perf_counter() - start) / 1e6
+        finally:
+            await conn.close()
+    finally:
+        vt.close()
+
+
+async def vt_echo(srv: Server, samples: int, n: int) -> list[float]:
+    vt = Vt(srv, f"vt-echo-{n}", ["cat"])
+    try:
+        conn = await vt.connect()
+        try:
+            return await echo_times(conn, samples)
+        finally:
+            await conn.close()
+    finally:
+        vt.close()
+
+
+# -- memory -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IdleCost:
+    """Memory of what holds the sessions, idle and with `n` idle sessions."""
+
+    n: int
+    idle: Memory
+    loaded: Memory
+    """The holders with `n` idle sessions."""
+    programs: Memory
+    """The `n` session programs themselves."""
+    idle_tree: Tree
+    loaded_tree: Tree
+
+    def describe(self) -> str:
+        return f"idle: {self.idle_tree.describe()}; loaded: {self.loaded_tree.describe()}"
+
+
+def settled(srv: Server, count: int, timeout: float, what: str) -> Tree:
+    """The server's process tree once it holds `count` session programs."""
+    deadline = time.monotonic() + timeout
+    while len((found := proctable.tree(srv.home, srv.pid)).sessions) != count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+    return found
+
+
+async def idle_sessions(srv: Server, n: int) -> list[str]:
+    """Start `n` idle `cat` sessions; their ids."""
+    return [await clients.create(srv, {"command": "/bin/cat"}) for _ in range(n)]
+
+
+def idle_cost(fleet: Fleet, version: Version, n: int) -> IdleCost:
+    """Memory of a fresh server of `version` (and its keeper) idle, then with `n` idle `cat`s."""
+    limit = str(max(1000, n + 10))
+    srv = fleet.start(
+        version, "memory", "--no-auth", "--rate-limit", "100000", "--max-sessions", limit
+    )
+    try:
+        # Warm up with one session, ended: code and buffers every session shares are loaded on
+        # the first one, and are no cost of each.
+        asyncio.run(clients.delete(srv, *asyncio.run(idle_sessions(srv, 1))))
+        idle_tree = settled(srv, 0, 10, "the warm-up session to end")
+        idle = proctable.memory(idle_tree.holders)
+        asyncio.run(idle_sessions(srv, n))
+        loaded_tree = settled(srv, n, 30, f"{n} session programs")
+        return IdleCost(
+            n=n,
+            idle=idle,
+            loaded=proctable.memory(loaded_tree.holders),
+            programs=proctable.memory(list(loaded_tree.sessions)),
+            idle_tree=idle_tree,
+            loaded_tree=loaded_tree,
+        )
+    finally:
+        fleet.stop(srv)
+
+
+# -- the rounds ---------------------------------------------------------------------------------
 
 
 def add_latency(out: Results, key: str, target: str, seconds: list[float]) -> None:
@@ -88,14 +237,27 @@ def add_latency(out: Results, key: str, target: str, seconds: list[float]) -> No
     out[f"{key}99"][target].append(quantile_ms(seconds, 0.99))
 
 
+def one_round(i: int, args: argparse.Namespace, path: str, servers: dict[str, Pair]) -> Results:
+    out = report.results()
+    out["tp"]["bare"].append(bare.throughput(path))
+    for label, (rec, norec) in servers.items():
+        for key, srv in (("tp_on", rec), ("tp_off", norec)):
+            mb_s, cpu = throughput_and_cpu(srv, path)
+            out[key][label].append(mb_s)
+            out[f"cpu_{key}"][label].append(cpu)
+        out["vt_tp"][label].append(asyncio.run(vt_throughput(rec, path, i)))
+    add_latency(out, "echo", "bare", bare.echo(args.echo))
+    for label, (rec, _) in servers.items():
+        add_latency(out, "echo", label, asyncio.run(echo(rec, args.echo)))
+        add_latency(out, "vt_echo", label, asyncio.run(vt_echo(rec, args.echo, i)))
+    return out
+
+
 def measure(
     args: argparse.Namespace, targets: list[Version], fleet: Fleet, tmp: Path
-) -> tuple[Results, dict[str, idle.IdleCost]]:
-    data = tmp / "out.txt"
-    line = ("0123456789abcdefghijklmnopqrstuvwxyz" * 3)[:99] + "\n"
-    data.write_text(line * (args.mb * 1_000_000 // 100))
-    results: Results = defaultdict(lambda: defaultdict(list))
-
+) -> tuple[Results, dict[str, IdleCost]]:
+    path = output_file(tmp / "out.txt", args.mb)
+    results = report.results()
     servers = {
         v.label: (
             fleet.start(v, "rec", *SERVER_ARGS),
@@ -106,13 +268,11 @@ def measure(
     # Interleaved rounds, medians: this machine's PTY speed drifts between runs.
     for i in range(args.rounds):
         progress(f"round {i + 1}/{args.rounds}: throughput and echo")
-        for key, by_target in one_round(i, args, str(data), servers).items():
-            for target, figures in by_target.items():
-                results[key][target] += figures
+        report.merge(results, one_round(i, args, path, servers))
     progress("trickle")
     results["trickle"]["bare"].append(bare.trickle())
     for label, (rec, _) in servers.items():
-        results["trickle"][label].append(asyncio.run(clients.trickle(rec)))
+        results["trickle"][label].append(asyncio.run(trickle(rec)))
     for pair in servers.values():
         for srv in pair:
             fleet.stop(srv)
@@ -121,30 +281,15 @@ def measure(
     costs = {}
     for v in targets:
         progress(f"memory: {v.label}, {args.sessions} idle sessions")
-        costs[v.label] = idle.measure(fleet, v, args.sessions)
+        costs[v.label] = idle_cost(fleet, v, args.sessions)
     return results, costs
 
 
 # -- the report ---------------------------------------------------------------------------------
 
 
-def cell(xs: list[float], digits: int) -> str:
-    if not xs:
-        return "-"
-    text = f"{statistics.median(xs):.{digits}f}"
-    if len(xs) > 1:
-        text += f" ({min(xs):.{digits}f}-{max(xs):.{digits}f})"
-    return text
-
-
-def ratio(before: list[float], after: list[float]) -> str:
-    if not before or not after or statistics.median(before) <= 0 or statistics.median(after) < 0:
-        return "-"
-    return f"{statistics.median(after) / statistics.median(before):.2f}"
-
-
 def table(
-    args: argparse.Namespace, labels: list[str], results: Results, costs: dict[str, idle.IdleCost]
+    args: argparse.Namespace, labels: list[str], results: Results, costs: dict[str, IdleCost]
 ) -> list[str]:
     n = args.sessions
     compare = labels == ["before", "after"]
@@ -168,7 +313,7 @@ def table(
         for title, key, bare_key, digits in timed
     ]
 
-    def memory_row(title: str, figure: Callable[[idle.IdleCost], float]) -> list[str]:
+    def memory_row(title: str, figure: Callable[[IdleCost], float]) -> list[str]:
         values = [[figure(costs[label])] for label in labels]
         return [title, "-", *(cell(v, 1) for v in values)] + ([ratio(*values)] if compare else [])
 
@@ -183,22 +328,15 @@ def table(
         memory_row("session programs, per session, kB PSS", lambda c: c.programs.pss / n),
         memory_row("session programs, per session, kB RSS", lambda c: c.programs.rss / n),
     ]
-
     head = ["", "bare PTY", *labels] + (["after/before"] if compare else [])
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    return [
-        "  ".join(
-            f"{c:{widths[i]}}" if i == 0 else f"{c:>{widths[i]}}" for i, c in enumerate(r)
-        ).rstrip()
-        for r in [head, *rows]
-    ]
+    return report.aligned([head, *rows])
 
 
 def footer(
     args: argparse.Namespace,
     targets: list[Version],
     results: Results,
-    costs: dict[str, idle.IdleCost],
+    costs: dict[str, IdleCost],
 ) -> list[str]:
     order = ", ".join(["bare", *(v.label for v in targets)])
     lines = [
@@ -235,74 +373,29 @@ def footer(
 # -- main ---------------------------------------------------------------------------------------
 
 
-INTERRUPTED: list[int] = []
-"""The signals received: whatever fails after one (a cancelled task, a closed socket) is the
-interruption, not an error to show."""
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM and SIGHUP unwind like Ctrl-C, so the fleet ends everything it started.
-    INTERRUPTED.append(signum)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        raise KeyboardInterrupt from None
-    # Inside asyncio.run, an exception raised here lands in whatever callback runs (a protocol's
-    # data_received, which swallows it, and the run hangs): cancel the tasks instead, as
-    # asyncio.run's own SIGINT handler does.
-    for task in asyncio.all_tasks(loop):
-        task.cancel()
-    loop.call_soon_threadsafe(lambda: None)
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--mb", type=int, default=64, help="MB of output for throughput")
     ap.add_argument("--echo", type=int, default=1000, help="keystrokes per echo latency round")
     ap.add_argument("--sessions", type=int, default=300, help="idle sessions for memory")
-    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
-    versions.add_before_options(ap)
-    ap.add_argument(
-        "--after", metavar="PATH", type=Path, help="after: checkout at PATH (default: this tree)"
-    )
+    options.add_rounds(ap, 7)
+    options.add_versions(ap)
+    options.add_json(ap)
     args = ap.parse_args()
-    if args.rounds < 1 or args.sessions < 1 or args.echo < 1 or args.mb < 1:
-        ap.error("--rounds, --sessions, --echo and --mb must be at least 1")
+    options.at_least_one(ap, args, "rounds", "sessions", "echo", "mb")
+    before, after = versions.chosen(args, alone="server")
+    targets = [before, after] if before else [after]
 
-    if args.after and not (args.compare or args.before):
-        ap.error("--after needs --compare or --before")
-    after = (
-        versions.from_path("after", args.after) if args.after else versions.working_tree("after")
-    )
-    before = versions.before(args)
-    targets = [before, after] if before else [versions.working_tree("server")]
-    for v in targets:
-        v.check()
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-
-    fleet: Fleet | None = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="vt-bench-run-") as tmp, Fleet(Path(tmp)) as fleet:
-            results, costs = measure(args, targets, fleet, Path(tmp))
-    except BaseException:
-        if not INTERRUPTED:
-            raise
-        progress(f"interrupted by {signal.Signals(INTERRUPTED[0]).name}")
-        return 128 + INTERRUPTED[0]
-    finally:
-        if fleet is not None:
-            if not INTERRUPTED:
-                for exited in fleet.exited:
-                    progress(exited)
-            for note in fleet.notes:
-                progress(f"cleanup: {note}")
-            progress(fleet.verify())
+    with Run("vt-bench-run-") as run:
+        results, costs = measure(args, targets, run.fleet, run.tmp)
+    if run.interrupted:
+        return run.code
 
     labels = [v.label for v in targets]
     print("\n".join(table(args, labels, results, costs)))
     print()
     print("\n".join(footer(args, targets, results, costs)))
+    report.write_json(args.json, {"results": results, "memory": costs})
     return 0
 
 

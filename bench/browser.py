@@ -32,34 +32,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import json
 import os
-import platform
 import random
-import re
 import shutil
-import signal
 import string
 import subprocess
 import sys
-import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
-from urllib.parse import quote
 
-import bare
 import httpx
-import peers_install
-import proctable
-import versions
-from bench import cell
-from servers import Fleet, Listening, Server
-from versions import Version
+from harness import bare, install, options, proctable, report, versions
+from harness.fleet import Fleet
+from harness.report import Results, cell, progress, quantile
+from harness.run import Run
+from harness.servers import Server, Ttyd
+from harness.versions import Version
 
 TARGETS = ("bare", "ours", "ttyd", "before")
 LOADS = ("typing", "yes", "base64", "seq")
@@ -81,9 +72,8 @@ FLOODS = {"yes": "yes", "base64": "cat /dev/urandom | base64"}
 LINE = 40
 """Keys typed on one line before an Enter (not timed): rows stay shorter than the terminal."""
 TIMEOUT = 60.0
-
-Results = dict[str, dict[str, list[float]]]
-"""figure -> target -> values (one per round; one per key for typing)."""
+TTYD_OPTIONS = ("-t", "rendererType=dom", "-t", "fontSize=14", "-t", "disableLeaveAlert=true")
+"""ttyd's page with the same xterm.js DOM renderer as ours."""
 
 INIT = r"""
 (() => {
@@ -164,15 +154,6 @@ INIT = r"""
 """
 
 
-def progress(text: str) -> None:
-    print(f"browser: {text}", file=sys.stderr, flush=True)
-
-
-def quantile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
 def seq_bytes(n: int) -> int:
     """Bytes of `seq 1 n` on a terminal: every number and CR LF."""
     total, digits, low = 0, 1, 1
@@ -186,34 +167,6 @@ def seq_bytes(n: int) -> int:
 # -- the targets --------------------------------------------------------------------------------
 
 
-class Ttyd(Listening):
-    """ttyd with the DOM renderer; the program comes from the page's URL (`-a`)."""
-
-    keep = 200
-    stop_timeout = 10.0
-
-    def __init__(self) -> None:
-        argv = [str(peers_install.TTYD), "-p", "0", "-i", "lo", "-W", "-a"]
-        argv += ["-t", "rendererType=dom", "-t", "fontSize=14", "-t", "disableLeaveAlert=true"]
-        pattern = re.compile(r"Listening on port: (\d+)")
-        super().__init__(
-            "ttyd", [*argv, "sh", "-c", 'exec "$@"', "peer"], dict(os.environ), pattern
-        )
-        assert self.ready is not None
-        self.port = int(self.ready.group(1))
-
-    def url(self, argv: list[str]) -> str:
-        return f"http://127.0.0.1:{self.port}/?" + "&".join(f"arg={quote(a)}" for a in argv)
-
-    def stop(self) -> int:
-        import peers_run
-
-        below = peers_run.descendants(self.pid)
-        code = super().stop()
-        proctable.end([pid for pid in below if proctable.alive(pid)])
-        return code
-
-
 class Target:
     """One server of a run, as a page sees it."""
 
@@ -223,7 +176,7 @@ class Target:
         self.server: Server | None = None
         self.fleet = fleet
         if version is None:
-            self.ttyd = Ttyd()
+            self.ttyd = fleet.own(Ttyd(*TTYD_OPTIONS))
         else:
             self.server = fleet.start(version, name, "--no-auth")
             self.api = httpx.Client(base_url=self.server.url, timeout=30)
@@ -232,7 +185,7 @@ class Target:
     def session(self, argv: list[str]) -> Iterator[str]:
         """The URL of a page on a new session running `argv`; the session ends after."""
         if self.ttyd is not None:
-            yield self.ttyd.url(argv)
+            yield f"http://127.0.0.1:{self.ttyd.port}/?{self.ttyd.query(argv)}"
             return
         assert self.server is not None
         r = self.api.post("/api/sessions", json={"command": argv[0], "args": argv[1:]})
@@ -253,17 +206,10 @@ class Target:
 
     def stop(self) -> None:
         if self.ttyd is not None:
-            self.ttyd.stop()
+            self.fleet.stop(self.ttyd)
         elif self.server is not None:
             self.api.close()
             self.fleet.stop(self.server)
-
-
-def ttyd_version() -> str:
-    if not peers_install.TTYD.is_file():
-        return "-"
-    done = subprocess.run([str(peers_install.TTYD), "--version"], capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 def ensure_web(version: Version) -> None:
@@ -281,17 +227,8 @@ def ensure_web(version: Version) -> None:
 
 def renderers() -> dict[int, int]:
     """pid -> RSS kB of every Chromium renderer below this process."""
-    procs = proctable.processes()
-    children: dict[int, list[int]] = defaultdict(list)
-    for p in procs:
-        children[p.ppid].append(p.pid)
-    below, todo = set(), [os.getpid()]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            below.add(child)
-            todo.append(child)
     out = {}
-    for pid in below:
+    for pid in proctable.descendants([os.getpid()]):
         try:
             if b"--type=renderer" not in Path(f"/proc/{pid}/cmdline").read_bytes():
                 continue
@@ -459,42 +396,27 @@ def scrollback_exact(page: Any, n: int) -> bool:
 # -- the bare PTY -------------------------------------------------------------------------------
 
 
-def bare_read_until(master: int, marker: bytes, duration: float | None = None) -> None:
-    """Read until `marker` (or for `duration` seconds, whatever comes)."""
-    tail = b""
-    end = None if duration is None else time.monotonic() + duration
-    while end is None or time.monotonic() < end:
-        piece = os.read(master, 65536)
-        seen = tail + piece
-        if duration is None and marker in seen:
-            return
-        tail = seen[-64:]
-
-
 def run_bare(load: str, args: argparse.Namespace, out: Results) -> None:
     if load == "typing":
         times = [t * 1000 for t in bare.echo(args.keys)]
         out["type_paint"]["bare"] += times
         out["type_echo"]["bare"] += times
         return
-    proc, master = bare.spawn(BASH)
-    try:
-        bare_read_until(master, b"@1@")
+    with bare.terminal(BASH) as master:
+        bare.read_until(master, b"@1@")
         if load == "seq":
             start = time.perf_counter()
             os.write(master, f"seq 1 {args.seq}\r".encode())
-            bare_read_until(master, f"\n{args.seq}\r\n".encode())
+            bare.read_until(master, f"\n{args.seq}\r\n".encode())
             out["seq_s"]["bare"].append(time.perf_counter() - start)
             out["seq_share"]["bare"].append(100.0)
             return
         os.write(master, FLOODS[load].encode() + b"\r")
-        bare_read_until(master, b"", args.flood)
+        bare.read_for(master, args.flood)
         start = time.perf_counter()
         os.write(master, b"\x03")
-        bare_read_until(master, b"@2@")
+        bare.read_until(master, b"@2@")
         out[f"{load}_s"]["bare"].append(time.perf_counter() - start)
-    finally:
-        bare.finish(proc, master)
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -533,7 +455,7 @@ ROWS = (
 def table(args: argparse.Namespace, r: Results) -> list[str]:
     names = {"bare": "bare PTY", "ttyd": "ttyd (DOM renderer)"}
     head = ["as the page paints it", *(names.get(t, t) for t in args.targets)]
-    lines = [head, ["---"] * len(head)]
+    lines = []
     for key, label, kind in ROWS:
         if not any(r[key].values()):
             continue
@@ -549,86 +471,60 @@ def table(args: argparse.Namespace, r: Results) -> list[str]:
             else:
                 row.append(cell(xs, {"s": 2, "pct": 0, "mb": 0}[kind]))
         lines.append(row)
-    return ["| " + " | ".join(row) + " |" for row in lines]
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C: the targets, the browser and the fleet's sweep
-    end everything the run started (ttyd, our servers, their sessions, Chromium)."""
-    raise KeyboardInterrupt
+    return report.markdown(head, lines)
 
 
 def main() -> int:
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    ap = options.parser(__doc__)
+    options.add_rounds(ap, 5)
     ap.add_argument("--targets", default="bare,ours,ttyd", help=f"of {','.join(TARGETS)}")
     ap.add_argument("--loads", default=",".join(LOADS), help=f"of {','.join(LOADS)}")
     ap.add_argument("--keys", type=int, default=80, help="typing: keys per round")
     ap.add_argument("--flood", type=float, default=2.0, help="seconds of flood before Ctrl-C")
     ap.add_argument("--seq", type=int, default=3_000_000, help="seq: lines of `seq 1 N`")
-    ap.add_argument("--quick", action="store_true", help="2 rounds, 40 keys, seq 1000000")
-    versions.add_before_options(ap)
+    options.add_quick(ap, "2 rounds, 40 keys, seq 1000000", rounds=2, keys=40, seq=1_000_000)
+    options.add_versions(ap)
+    options.add_json(ap)
     args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.keys, args.seq = 2, 40, 1_000_000
-    args.targets = [t for t in args.targets.split(",") if t]
-    args.loads = [x for x in args.loads.split(",") if x]
-    if bad := (set(args.targets) - set(TARGETS)) | (set(args.loads) - set(LOADS)):
-        ap.error(f"unknown targets or loads: {', '.join(sorted(bad))}")
-    if min(args.rounds, args.keys, args.seq) < 1 or args.flood <= 0:
-        ap.error("--rounds, --keys, --seq and --flood must be positive")
+    args.targets = options.names(ap, args.targets, TARGETS, "targets")
+    args.loads = options.names(ap, args.loads, LOADS, "loads")
+    options.at_least_one(ap, args, "rounds", "keys", "seq")
+    if args.flood <= 0:
+        ap.error("--flood must be positive")
+    if "before" in args.targets and not (args.compare or args.before):
+        ap.error('the "before" target needs --compare REV or --before PATH')
     if "ttyd" in args.targets:
-        peers_install.install_ttyd()
-    ours = versions.working_tree("ours")
-    ours.check()
-    before = versions.before(args)
-    if "before" in args.targets:
-        if before is None:
-            ap.error('the "before" target needs --compare REV or --before PATH')
-        before.check()
+        install.ttyd()
+    before, ours = versions.chosen(args, after="ours")
+    if before is not None and "before" in args.targets:
         ensure_web(before)
 
     import playwright.sync_api as playwright_sync
 
-    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    results: Results = defaultdict(lambda: defaultdict(list))
-    fleet = None
+    load_before = report.load_average()
+    results = report.results()
     started = time.monotonic()
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="vt-browser-") as tmp,
-            Fleet(Path(tmp)) as fleet,
-            playwright_sync.sync_playwright() as p,
-        ):
-            browser = Browser(p)
-            targets: dict[str, Target] = {}
-            try:
-                for name in args.targets:
-                    if name != "bare":
-                        version = {"ours": ours, "before": before}.get(name)
-                        targets[name] = Target(name, fleet, version)
-                for i in range(args.rounds):
-                    progress(f"round {i + 1}/{args.rounds}")
-                    one_round(browser, targets, args, results)
-            finally:
-                for target in targets.values():
-                    target.stop()
-                browser.close()
-    finally:
-        if fleet is not None:
-            for note in fleet.notes:
-                progress(f"cleanup: {note}")
-            progress(fleet.verify())
-        left = [pid for pid in renderers()] + proctable.children_of_mine()
-        progress(f"browser and peers: {'STILL RUNNING ' + str(left) if left else 'all gone'}")
+    # SIGTERM and SIGHUP unwind like Ctrl-C: the targets, the browser and the fleet's sweep end
+    # everything the run started (ttyd, our servers, their sessions, Chromium).
+    with Run("vt-browser-", cancel_tasks=False) as run, playwright_sync.sync_playwright() as p:
+        browser = Browser(p)
+        targets: dict[str, Target] = {}
+        try:
+            for name in args.targets:
+                if name != "bare":
+                    version = {"ours": ours, "before": before}.get(name)
+                    targets[name] = Target(name, run.fleet, version)
+            for i in range(args.rounds):
+                progress(f"round {i + 1}/{args.rounds}")
+                one_round(browser, targets, args, results)
+        finally:
+            for target in targets.values():
+                target.stop()
+            browser.close()
+    if run.interrupted:
+        return run.code
 
-    load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    print(
-        f"{datetime.datetime.now():%Y-%m-%d %H:%M}: python bench/browser.py "
-        + " ".join(sys.argv[1:])
-    )
+    print(report.command_line())
     print()
     print("\n".join(table(args, results)))
     print()
@@ -638,14 +534,13 @@ def main() -> int:
         f"{time.monotonic() - started:.0f} s; typing: {args.keys} keys a round into `cat` "
         f"(p50/p99 over all {args.rounds * args.keys}); floods: Ctrl-C after {args.flood:g} s",
         f"browser: {chromium.strip()}, headless, {VIEWPORT['width']}x{VIEWPORT['height']}, "
-        "xterm.js DOM renderer on both; ttyd: " + ttyd_version(),
+        "xterm.js DOM renderer on both; ttyd: " + install.ttyd_version(),
         "ours: " + ours.about + (f"; before: {before.about}" if before else ""),
-        f"machine: {platform.node()}, {os.cpu_count()} CPUs, load average before {load_before}, "
-        f"after {load_after}",
+        f"machine: {report.machine()}, load average before {load_before}, "
+        f"after {report.load_average()}",
     ]
     print("\n".join(f"- {line}" for line in notes))
-    if os.environ.get("BENCH_JSON"):
-        Path(os.environ["BENCH_JSON"]).write_text(json.dumps(results))
+    report.write_json(args.json, results)
     return 0
 
 

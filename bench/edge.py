@@ -27,23 +27,21 @@ import argparse
 import asyncio
 import contextlib
 import os
-import resource
-import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import proctable
-import versions
-from servers import Fleet, Server
-from versions import Version
+from harness import options, proctable, report, versions
+from harness.fleet import Fleet
+from harness.report import progress
+from harness.run import Run, open_files
+from harness.servers import Server
+from harness.versions import Version
 from websockets.client import ClientProtocol
 from websockets.uri import parse_uri
 
@@ -53,10 +51,6 @@ PROBE_TIMEOUT = 2.0
 HALF_OPEN_HOLD = 15.0
 PING_SECONDS = 10.0
 BODY = 100 * 1024 * 1024
-
-
-def progress(text: str) -> None:
-    print(f"edge: {text}", file=sys.stderr, flush=True)
 
 
 # -- what runs beside each scenario -------------------------------------------------------------
@@ -133,8 +127,7 @@ class Sampler:
         self._sample()
 
     def _rss(self) -> int:
-        holders = proctable.tree(self.srv.home, self.srv.pid).holders
-        return proctable.memory(holders).rss
+        return proctable.memory(self.srv.holders()).rss
 
     def _sample(self) -> None:
         self.peak_rss_kb = max(self.peak_rss_kb, self._rss())
@@ -283,7 +276,7 @@ def big_body(srv: Server, i: int, out: list[tuple[str, float, int]]) -> None:
 
 async def big_bodies(srv: Server, k: int) -> dict[str, str]:
     out: list[tuple[str, float, int]] = []
-    threads = [threading.Thread(target=big_body, args=(srv, i, out)) for i in range(k)]
+    threads = [threading.Thread(target=big_body, args=(srv, i, out), daemon=True) for i in range(k)]
     for t in threads:
         t.start()
     await asyncio.to_thread(lambda: [t.join() for t in threads])
@@ -370,7 +363,8 @@ def measure(
             figures = asyncio.run(scenario.run(srv, args))
             time.sleep(1.0)  # and after it
         alive = srv.process.poll() is None
-        hwm = _hwm_kb(srv.pid) if alive else 0
+        # The peak RSS of the server over its life (a fresh server per scenario).
+        hwm = proctable.status_kb(srv.pid)["VmHWM"] if alive else 0
     finally:
         fleet.stop(srv)
     return {
@@ -385,87 +379,43 @@ def measure(
     }
 
 
-def _hwm_kb(pid: int) -> int:
-    """The peak RSS of a process over its life (a fresh server per scenario)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1])
-
-
-def table(rows: list[tuple[str, list[str]]], labels: list[str]) -> str:
-    head = ("", *labels)
-    widths = [max(len(r[0]) for r in rows + [("", [])])] + [
-        max(len(labels[i]), *(len(r[1][i]) for r in rows if r[1])) for i in range(len(labels))
-    ]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(head, widths, strict=True))
-        )
-    ]
-    for title, cells in rows:
-        if not cells:
-            lines.append(title)
-            continue
-        lines.append(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip((title, *cells), widths, strict=True))
-            )
-        )
-    return "\n".join(lines)
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    versions.add_before_options(ap, required=True)
-    ap.add_argument(
-        "--after", metavar="PATH", type=Path, help="after: checkout (default: this tree)"
-    )
+    ap = options.parser(__doc__)
+    options.add_versions(ap, required=True)
     ap.add_argument("--sockets", type=int, default=2000)
     ap.add_argument("--half-open", type=int, default=1000)
     ap.add_argument("--bodies", type=int, default=4)
     ap.add_argument("--pingers", type=int, default=20)
     ap.add_argument("--nofile", type=int, default=1024, help="the servers' open-files limit")
     ap.add_argument("--only", help="run only the scenarios whose title contains this")
+    options.add_json(ap)
     args = ap.parse_args()
-    after = (
-        versions.from_path("after", args.after) if args.after else versions.working_tree("after")
-    )
-    before = versions.before(args)
+    options.at_least_one(ap, args, "sockets", "half_open", "bodies", "pingers", "nofile")
+    before, after = versions.chosen(args)
     assert before is not None  # required
     targets = [before, after]
-    for v in targets:
-        v.check()
-    # The floods need sockets of their own: the bench's limit, not the server's.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    rows: list[tuple[str, list[str]]] = []
-    fleet: Fleet | None = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="vt-edge-") as tmp, Fleet(Path(tmp)) as fleet:
-            for scenario in SCENARIOS:
-                if args.only and args.only not in scenario.title:
-                    continue
-                results = []
-                for v in targets:
-                    progress(f"{scenario.title}: {v.label}")
-                    results.append(measure(fleet, v, scenario, args))
-                rows.append((f"{scenario.title}:", []))
-                rows += [(f"  {key}", [r.get(key, "-") for r in results]) for key in results[0]]
-    except KeyboardInterrupt:
-        progress("interrupted")
-        return 130
-    finally:
-        if fleet is not None:
-            for note in fleet.notes:
-                progress(f"cleanup: {note}")
-            progress(fleet.verify())
-    print(table(rows, [v.label for v in targets]))
+    open_files()
+    rows: list[list[str]] = []
+    figures: dict[str, list[dict[str, str]]] = {}
+    with Run("vt-edge-") as run:
+        for scenario in SCENARIOS:
+            if args.only and args.only not in scenario.title:
+                continue
+            results = []
+            for v in targets:
+                progress(f"{scenario.title}: {v.label}")
+                results.append(measure(run.fleet, v, scenario, args))
+            figures[scenario.title] = results
+            rows.append([f"{scenario.title}:"])
+            rows += [[f"  {key}", *(r.get(key, "-") for r in results)] for key in results[0]]
+    if run.interrupted:
+        return run.code
+    print("\n".join(report.aligned([["", *(v.label for v in targets)], *rows])))
     print()
     print(f"servers under a file limit of {args.nofile} (soft and hard); rate limit off")
     for v in targets:
         print(f"{v.label}: {v.about}")
+    report.write_json(args.json, figures)
     return 0
 
 

