@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from harness.clients import OursConn
 from harness.fleet import Fleet
 from harness.loads import echo_times, output_file
 from harness.proctable import Memory, Tree
-from harness.report import Results, cell, progress, quantile_ms, ratio
+from harness.report import Results, add_latency, cell, progress, ratio
 from harness.run import Run
 from harness.servers import Server
 from harness.versions import Version
@@ -57,12 +58,9 @@ async def throughput(srv: Server, path: str) -> float:
     """MB/s of `cat path` reaching a WebSocket client."""
     body = {"command": "/bin/sh", "args": ["-c", f"stty -echo; read _; cat {path}"]}
     conn = await clients.open_session(srv, body)
-    await conn.send("\n")
-    start = time.perf_counter()
-    total, _ = await conn.until_exit()
-    elapsed = time.perf_counter() - start
+    total, _, seconds = await conn.run_to_exit()
     await conn.close()
-    return total / elapsed / 1e6
+    return total / seconds / 1e6
 
 
 def throughput_and_cpu(srv: Server, path: str) -> tuple[float, float]:
@@ -90,81 +88,65 @@ async def trickle(srv: Server) -> float:
         "args": ["-c", f'read _; exec {sys.executable} -c "{bare.TRICKLE}"'],
     }
     conn = await clients.open_session(srv, body)
-    await conn.send("\n")
     # Skip the echo of the newline, then count messages while the dots trickle.
-    await conn.output()
-    start = time.perf_counter()
-    _, count = await conn.until_exit()
-    elapsed = time.perf_counter() - start
+    _, count, seconds = await conn.run_to_exit(skip=1)
     await conn.close()
-    return count / elapsed
+    return count / seconds
 
 
-class Vt:
-    """`vt COMMAND` of the server's code version in a PTY of ours (its local terminal, drained
-    by a thread)."""
-
-    def __init__(self, srv: Server, name: str, argv: list[str]) -> None:
-        self.srv = srv
-        self.name = name
-        self.master, slave = os.openpty()
-        env = {**os.environ, **srv.env, "VIBETUNNEL_HOME": str(srv.home)}
-        env.pop("VIBETUNNEL_SESSION_ID", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vibetunnel.cli.vt", "--name", name, *argv],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.drain = threading.Thread(target=bare.read_all, args=(self.master,), daemon=True)
-        self.drain.start()
-
-    async def connect(self) -> OursConn:
-        """The WebSocket of its session, once the server lists it running."""
-        async with httpx.AsyncClient(base_url=self.srv.url) as api, asyncio.timeout(20):
-            while True:
-                for s in (await api.get("/api/sessions")).json():
-                    if s["name"] == self.name and s["status"] == "running":
-                        return await OursConn.connect(self.srv.ws_url, str(s["id"]))
+@contextlib.asynccontextmanager
+async def vt(srv: Server, name: str, argv: list[str]) -> AsyncIterator[OursConn]:
+    """`vt --name NAME ARGV` of the server's code version in a PTY of ours (its local terminal
+    drained by a thread), and the WebSocket of its session once the server lists it running."""
+    master, slave = os.openpty()
+    env = {**os.environ, **srv.env, "VIBETUNNEL_HOME": str(srv.home)}
+    env.pop("VIBETUNNEL_SESSION_ID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vibetunnel.cli.vt", "--name", name, *argv],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    drain = threading.Thread(target=bare.read_all, args=(master,), daemon=True)
+    drain.start()
+    try:
+        async with httpx.AsyncClient(base_url=srv.url) as api, asyncio.timeout(20):
+            while not (sid := await _running(api, name)):
                 await asyncio.sleep(0.05)
+        conn = await OursConn.connect(srv.ws_url, sid)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait()
+        drain.join(5)
+        os.close(master)
 
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait()
-        self.drain.join(5)
-        os.close(self.master)
+
+async def _running(api: httpx.AsyncClient, name: str) -> str:
+    """The id of the running session named `name`, "" if none yet."""
+    sessions = (await api.get("/api/sessions")).json()
+    return next(
+        (str(s["id"]) for s in sessions if (s["name"], s["status"]) == (name, "running")), ""
+    )
 
 
 async def vt_throughput(srv: Server, path: str, n: int) -> float:
     """MB/s of `vt cat path` reaching a WebSocket client."""
-    vt = Vt(srv, f"vt-tp-{n}", ["sh", "-c", f"stty -echo; read _; cat {path}"])
-    try:
-        conn = await vt.connect()
-        try:
-            await conn.send("\n")
-            start = time.perf_counter()
-            total, _ = await conn.until_exit()
-            return total / (time.perf_counter() - start) / 1e6
-        finally:
-            await conn.close()
-    finally:
-        vt.close()
+    async with vt(srv, f"vt-tp-{n}", ["sh", "-c", f"stty -echo; read _; cat {path}"]) as conn:
+        total, _, seconds = await conn.run_to_exit()
+        return total / seconds / 1e6
 
 
 async def vt_echo(srv: Server, samples: int, n: int) -> list[float]:
-    vt = Vt(srv, f"vt-echo-{n}", ["cat"])
-    try:
-        conn = await vt.connect()
-        try:
-            return await echo_times(conn, samples)
-        finally:
-            await conn.close()
-    finally:
-        vt.close()
+    async with vt(srv, f"vt-echo-{n}", ["cat"]) as conn:
+        return await echo_times(conn, samples)
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -231,12 +213,6 @@ def idle_cost(fleet: Fleet, version: Version, n: int) -> IdleCost:
 # -- the rounds ---------------------------------------------------------------------------------
 
 
-def add_latency(out: Results, key: str, target: str, seconds: list[float]) -> None:
-    """A round's median under `key`, its p99 under `key` + "99", in ms."""
-    out[key][target].append(quantile_ms(seconds, 0.5))
-    out[f"{key}99"][target].append(quantile_ms(seconds, 0.99))
-
-
 def one_round(i: int, args: argparse.Namespace, path: str, servers: dict[str, Pair]) -> Results:
     out = report.results()
     out["tp"]["bare"].append(bare.throughput(path))
@@ -246,10 +222,11 @@ def one_round(i: int, args: argparse.Namespace, path: str, servers: dict[str, Pa
             out[key][label].append(mb_s)
             out[f"cpu_{key}"][label].append(cpu)
         out["vt_tp"][label].append(asyncio.run(vt_throughput(rec, path, i)))
-    add_latency(out, "echo", "bare", bare.echo(args.echo))
+    # A round's median and p99.
+    add_latency(out, "bare", bare.echo(args.echo), "echo", "echo99")
     for label, (rec, _) in servers.items():
-        add_latency(out, "echo", label, asyncio.run(echo(rec, args.echo)))
-        add_latency(out, "vt_echo", label, asyncio.run(vt_echo(rec, args.echo, i)))
+        add_latency(out, label, asyncio.run(echo(rec, args.echo)), "echo", "echo99")
+        add_latency(out, label, asyncio.run(vt_echo(rec, args.echo, i)), "vt_echo", "vt_echo99")
     return out
 
 
@@ -388,8 +365,6 @@ def main() -> int:
 
     with Run("vt-bench-run-") as run:
         results, costs = measure(args, targets, run.fleet, run.tmp)
-    if run.interrupted:
-        return run.code
 
     labels = [v.label for v in targets]
     print("\n".join(table(args, labels, results, costs)))

@@ -521,8 +521,6 @@ def main() -> int:
             for target in targets.values():
                 target.stop()
             browser.close()
-    if run.interrupted:
-        return run.code
 
     print(report.command_line())
     print()

@@ -39,7 +39,7 @@ from harness import bare, clients, options, report, versions, viewers
 from harness.clients import OursConn
 from harness.fleet import Fleet
 from harness.loads import echo_times, output_file, read_until
-from harness.report import Results, cell, progress, quantile_ms
+from harness.report import Results, add_latency, cell, progress, quantile_ms
 from harness.run import Run, open_files
 from harness.servers import Redis, Server
 from harness.versions import Version
@@ -130,14 +130,11 @@ async def throughput(owner: Server, via: Server, path: str) -> tuple[float, floa
     sid = await new_session(owner, body, via)
     conn = await OursConn.connect(via.ws_url, sid)
     try:
-        await conn.send("\n")
-        start = time.perf_counter()
-        total, _ = await conn.until_exit()
-        elapsed = time.perf_counter() - start
+        total, _, seconds = await conn.run_to_exit()
     finally:
         await conn.close()
     await clients.delete(owner, sid)
-    return size / elapsed / 1e6, total / size
+    return size / seconds / 1e6, total / size
 
 
 async def echo(owner: Server, via: Server, samples: int) -> list[float]:
@@ -169,8 +166,7 @@ def side_by_side(args: argparse.Namespace, servers: dict[str, Server], path: str
             (label, asyncio.run(echo(owner, via, args.echo)))
             for label, (owner, via) in pairs.items()
         ]:
-            out["echo"][label].append(quantile_ms(seconds, 0.5))
-            out["echo99"][label].append(quantile_ms(seconds, 0.99))
+            add_latency(out, label, seconds, "echo", "echo99")
     return out
 
 
@@ -246,11 +242,8 @@ def measure(
 
 def main() -> int:
     ap = options.parser(__doc__)
-    ap.add_argument("--clients", type=int, default=1000, help="fan-out WebSocket clients")
-    ap.add_argument("--lines", type=int, default=50, help="timestamped lines per fan-out round")
-    ap.add_argument("--every", type=float, default=0.1, help="seconds between lines")
+    viewers.add_options(ap)
     options.add_rounds(ap, 2, "rounds of each measure")
-    ap.add_argument("--procs", type=int, default=2, help="processes the clients run in")
     ap.add_argument("--mb", type=int, default=16, help="MB of output for throughput")
     ap.add_argument("--echo", type=int, default=200, help="keystrokes per echo round")
     options.add_versions(ap, before=False, after_aliases=["--code"])
@@ -271,8 +264,6 @@ def main() -> int:
 
     with Run("vt-bench-cluster-") as run:
         lines, figures = measure(args, version, run.fleet, run.tmp)
-    if run.interrupted:
-        return run.code
     print("\n".join(lines))
     report.write_json(args.json, figures)
     return 0

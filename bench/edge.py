@@ -33,10 +33,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
-from harness import options, proctable, report, versions
+from harness import clients, options, proctable, report, versions
 from harness.fleet import Fleet
 from harness.report import progress
 from harness.run import Run, open_files
@@ -142,11 +141,6 @@ class Sampler:
 # -- the floods -------------------------------------------------------------------------------
 
 
-def address(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
-
-
 async def _bounded(
     n: int, concurrency: int, job: Callable[[int], Awaitable[object]]
 ) -> list[object]:
@@ -164,10 +158,8 @@ async def _bounded(
 
 async def idle_websockets(srv: Server, n: int, hold: float) -> dict[str, str]:
     """Open `n` WebSockets to one session and hold them idle; how many opened and stayed."""
-    sid = httpx.post(f"{srv.url}/api/sessions", json={"command": "/bin/cat"}, timeout=10).json()[
-        "id"
-    ]
-    host, port = address(srv.url)
+    sid = await clients.create(srv, {"command": "/bin/cat"})
+    host, port = "127.0.0.1", srv.port
     opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def open_one(i: int) -> bool:
@@ -207,7 +199,7 @@ async def idle_websockets(srv: Server, n: int, hold: float) -> dict[str, str]:
 
 async def half_open(srv: Server, n: int, hold: float) -> dict[str, str]:
     """`n` connections that never finish their headers; how many the server ended, when."""
-    host, port = address(srv.url)
+    host, port = "127.0.0.1", srv.port
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def open_one(i: int) -> None:
@@ -244,7 +236,7 @@ def big_body(srv: Server, i: int, out: list[tuple[str, float, int]]) -> None:
     sent = 0
     status = "no answer"
     try:
-        with socket.create_connection(address(srv.url), timeout=30) as sock:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
             sock.sendall(
                 b"POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 b"Content-Type: application/json\r\n" + f"Content-Length: {BODY}\r\n\r\n".encode()
@@ -292,9 +284,7 @@ async def big_bodies(srv: Server, k: int) -> dict[str, str]:
 
 async def pings_never_read(srv: Server, k: int, seconds: float) -> dict[str, str]:
     """`k` WebSockets that ping without reading, for `seconds`."""
-    sid = httpx.post(f"{srv.url}/api/sessions", json={"command": "/bin/cat"}, timeout=10).json()[
-        "id"
-    ]
+    sid = await clients.create(srv, {"command": "/bin/cat"})
     sent = 0
 
     def flood(i: int) -> None:
@@ -303,7 +293,7 @@ async def pings_never_read(srv: Server, k: int, seconds: float) -> dict[str, str
         with socket.socket() as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(1)
-            sock.connect(address(srv.url))
+            sock.connect(("127.0.0.1", srv.port))
             protocol.send_request(protocol.connect())
             sock.sendall(b"".join(protocol.data_to_send()))
             head = b""
@@ -408,8 +398,6 @@ def main() -> int:
             figures[scenario.title] = results
             rows.append([f"{scenario.title}:"])
             rows += [[f"  {key}", *(r.get(key, "-") for r in results)] for key in results[0]]
-    if run.interrupted:
-        return run.code
     print("\n".join(report.aligned([["", *(v.label for v in targets)], *rows])))
     print()
     print(f"servers under a file limit of {args.nofile} (soft and hard); rate limit off")

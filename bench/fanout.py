@@ -52,11 +52,8 @@ async def one_round(args: argparse.Namespace, srv: Server, r: int) -> tuple[view
 
 def main() -> int:
     ap = options.parser(__doc__)
-    ap.add_argument("--clients", type=int, default=1000, help="WebSocket clients")
-    ap.add_argument("--lines", type=int, default=50, help="timestamped lines per round")
-    ap.add_argument("--every", type=float, default=0.1, help="seconds between lines")
+    viewers.add_options(ap)
     options.add_rounds(ap, 3, "rounds (per version)")
-    ap.add_argument("--procs", type=int, default=2, help="processes the clients run in")
     options.add_quick(ap, "100 clients, 20 lines, 1 round", clients=100, lines=20, rounds=1)
     options.add_versions(ap)
     options.add_json(ap)
@@ -81,8 +78,6 @@ def main() -> int:
                 ms[v.label] += seen.ms["solo"]
                 missed[v.label] += seen.missing["solo"]
                 notes.append(f"round {r}, {v.label}: {note}")
-    if run.interrupted:
-        return run.code
 
     rows = [viewers.row(v.label, ms[v.label], missed[v.label]) for v in targets]
     print(

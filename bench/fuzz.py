@@ -108,8 +108,6 @@ def main() -> int:
         except AssertionError as exc:
             failure = str(exc)
         logs = {name: "".join(srv.output) for name, srv in servers.items()}
-    if bench_run.interrupted:
-        return bench_run.code
     print(f"parsers: {parsed} items in {parse_s:.0f} s ({parsed / max(parse_s, 1e-9):.0f}/s)")
     rate = totals.sent / max(live_s, 1e-9)
     print(

@@ -128,8 +128,6 @@ def main() -> int:
                 r, p = measure(run.fleet, level, ours, i)
                 rss[level].append(r)
                 pss[level].append(p)
-    if run.interrupted:
-        return run.code
     rows = []
     for level in levels:
         r, p = statistics.median(rss[level]), statistics.median(pss[level])

@@ -49,7 +49,7 @@ from harness import bare, install, loads, options, proctable, report, versions
 from harness.clients import opener
 from harness.fleet import Fleet
 from harness.loads import Opener
-from harness.report import Results, cell, progress, quantile
+from harness.report import Results, add_latency, cell, progress
 from harness.run import Run
 from harness.servers import Listening, Terminado, Ttyd
 from harness.versions import Version
@@ -102,16 +102,14 @@ def run_load(
     elif load == "echo":
         times = asyncio.run(with_opener(lambda o: loads.echo(o, args.echo, meter.mark)))
         out["echo_cpu_us"][name].append(meter.cpu() * 1e6 / args.echo)
-        out["echo50"][name].append(quantile(times, 0.5) * 1000)
-        out["echo99"][name].append(quantile(times, 0.99) * 1000)
+        add_latency(out, name, times, "echo50", "echo99")
     elif load == "sessions":
         open_s, lat = asyncio.run(
             with_opener(lambda o: loads.sessions(o, args.sessions, args.waves, meter.mark))
         )
         out["open_cpu_ms"][name].append(meter.cpu() * 1e3 / args.sessions)
         out["open_s"][name].append(open_s)
-        out["bcast50"][name].append(quantile(lat, 0.5) * 1000)
-        out["bcast99"][name].append(quantile(lat, 0.99) * 1000)
+        add_latency(out, name, lat, "bcast50", "bcast99")
 
 
 def run_bare(args: argparse.Namespace, load: str, out: Results) -> None:
@@ -122,13 +120,11 @@ def run_bare(args: argparse.Namespace, load: str, out: Results) -> None:
         out["tp_bytes"]["bare"].append(total)
     elif load == "echo":
         times = bare.echo(args.echo)
-        out["echo50"]["bare"].append(quantile(times, 0.5) * 1000)
-        out["echo99"]["bare"].append(quantile(times, 0.99) * 1000)
+        add_latency(out, "bare", times, "echo50", "echo99")
     elif load == "sessions":
         open_s, lat = bare.sessions(args.sessions, args.waves)
         out["open_s"]["bare"].append(open_s)
-        out["bcast50"]["bare"].append(quantile(lat, 0.5) * 1000)
-        out["bcast99"]["bare"].append(quantile(lat, 0.99) * 1000)
+        add_latency(out, "bare", lat, "bcast50", "bcast99")
 
 
 def start(name: str, fleet: Fleet, code: dict[str, Version]) -> Listening:
@@ -401,8 +397,6 @@ def main() -> int:
             for i in range(args.rounds):
                 progress(f"round {i + 1}/{args.rounds}")
                 one_round(args, run.fleet, code, results)
-    if run.interrupted:
-        return run.code
     if args.profile:
         return 0
 

@@ -41,10 +41,17 @@ WS_OPTIONS: dict[str, Any] = {
 }
 
 
-class TtydConn:
+class WsConn:
+    """A terminal over one WebSocket."""
+
     def __init__(self, ws: Any) -> None:
         self.ws = ws
 
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class TtydConn(WsConn):
     @classmethod
     async def open(cls, ttyd: Ttyd, argv: list[str]) -> TtydConn:
         url = f"ws://127.0.0.1:{ttyd.port}/ws?{ttyd.query(argv)}"
@@ -61,14 +68,8 @@ class TtydConn:
             if isinstance(msg, bytes) and msg[:1] == b"0":
                 return msg[1:]
 
-    async def close(self) -> None:
-        await self.ws.close()
 
-
-class TerminadoConn:
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-
+class TerminadoConn(WsConn):
     @classmethod
     async def open(cls, terminado: Terminado, program: str) -> TerminadoConn:
         ws = await websockets.connect(f"ws://127.0.0.1:{terminado.port}/{program}", **WS_OPTIONS)
@@ -84,11 +85,8 @@ class TerminadoConn:
             if msg[0] == "stdout":
                 return str(msg[1]).encode()
 
-    async def close(self) -> None:
-        await self.ws.close()
 
-
-class OursConn:
+class OursConn(WsConn):
     """The WebSocket of one session of ours; with `acks`, an ack every ACK_BATCH bytes read
     (from an ack of 0 at the open)."""
 
@@ -96,7 +94,7 @@ class OursConn:
     ACK_BATCH = 16 * 1024
 
     def __init__(self, ws: Any, acks: bool) -> None:
-        self.ws = ws
+        super().__init__(ws)
         self.acks = acks
         self.read = 0
         self.acked = 0
@@ -125,8 +123,13 @@ class OursConn:
                 await self._ack(msg)
                 return msg[self.HEADER :]
 
-    async def until_exit(self) -> tuple[int, int]:
-        """(output bytes, binary messages) until the exit message (or the close)."""
+    async def run_to_exit(self, skip: int = 0) -> tuple[int, int, float]:
+        """Enter (for a program that waits with `read _`), `skip` output messages not counted,
+        then (output bytes, binary messages, seconds) until the exit message (or the close)."""
+        await self.send("\n")
+        for _ in range(skip):
+            await self.output()
+        start = time.perf_counter()
         total = count = 0
         async for msg in self.ws:
             if isinstance(msg, bytes):
@@ -135,10 +138,7 @@ class OursConn:
                 count += 1
             elif json.loads(msg).get("type") == "exit":
                 break
-        return total, count
-
-    async def close(self) -> None:
-        await self.ws.close()
+        return total, count, time.perf_counter() - start
 
 
 # -- sessions of ours, over HTTP ----------------------------------------------------------------

@@ -60,6 +60,12 @@ def quantile_ms(seconds: Sequence[float], q: float) -> float:
     return quantile(seconds, q) * 1000
 
 
+def add_latency(out: Results, target: str, seconds: Sequence[float], p50: str, p99: str) -> None:
+    """The median and the p99 of durations in seconds, in ms, under `p50` and `p99`."""
+    out[p50][target].append(quantile_ms(seconds, 0.5))
+    out[p99][target].append(quantile_ms(seconds, 0.99))
+
+
 def cell(xs: Sequence[float], digits: int) -> str:
     """The median of the rounds, and their range where there are several: "12.3 (11.9-13.0)"."""
     if not xs:

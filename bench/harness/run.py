@@ -2,13 +2,13 @@
 
     with Run("vt-bench-") as run:
         figures = measure(args, run.fleet, run.tmp)
-    if run.interrupted:
-        return run.code
+    print(figures)  # not reached after a signal
 
 SIGINT, SIGTERM and SIGHUP unwind the run as Ctrl-C does, so the Fleet ends everything the
 run started; whatever fails after a signal (a cancelled task, a closed socket) is the
-interruption, not an error to show. At the end, the Fleet's notes and one line on the process
-table go to stderr (`verdict`), on success, failure and interruption alike.
+interruption, not an error to show: the run ends the program with 128 + the signal, as a
+shell reports it. At the end, the Fleet's notes and one line on the process table go to
+stderr (`verdict`), on success, failure and interruption alike.
 """
 
 from __future__ import annotations
@@ -48,15 +48,6 @@ class Run:
         assert self._tmp is not None
         return Path(self._tmp.name)
 
-    @property
-    def interrupted(self) -> bool:
-        return bool(self.signals)
-
-    @property
-    def code(self) -> int:
-        """The exit code of an interrupted run: 128 + the signal, as a shell reports it."""
-        return 128 + self.signals[0] if self.signals else 0
-
     def __enter__(self) -> Run:
         self._previous = {sig: signal.signal(sig, self._interrupt) for sig in SIGNALS}
         self._tmp = tempfile.TemporaryDirectory(prefix=self.prefix)
@@ -65,10 +56,10 @@ class Run:
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> None:
         try:
             self.fleet.close()
-            if not self.interrupted:
+            if not self.signals:
                 for exited in self.fleet.exited:
                     progress(exited)
             for note in self.fleet.notes:
@@ -80,10 +71,9 @@ class Run:
             self._tmp.cleanup()
             for sig, handler in self._previous.items():
                 signal.signal(sig, handler)
-        if kind is not None and self.interrupted:
+        if self.signals:
             progress(f"interrupted by {signal.Signals(self.signals[0]).name}")
-            return True  # the interruption is the run's end, not an error to show
-        return False
+            raise SystemExit(128 + self.signals[0]) from None
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)

@@ -9,6 +9,7 @@ their clients as JSON on the first line of stdin, then one command a line; answe
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -151,6 +152,14 @@ async def worker() -> None:
 
 
 # -- from the bench -----------------------------------------------------------------------------
+
+
+def add_options(ap: argparse.ArgumentParser) -> None:
+    """A fan-out's options: how many viewers, in how many processes, how many lines."""
+    ap.add_argument("--clients", type=int, default=1000, help="fan-out WebSocket clients")
+    ap.add_argument("--lines", type=int, default=50, help="timestamped lines per fan-out round")
+    ap.add_argument("--every", type=float, default=0.1, help="seconds between lines")
+    ap.add_argument("--procs", type=int, default=2, help="processes the clients run in")
 
 
 @dataclass
