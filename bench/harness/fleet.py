@@ -153,7 +153,8 @@ class Fleet:
         started = ", ".join(
             f"{n} {'of ours' if name == 'server' else name}" for name, n in self.started.items()
         )
+        n = self.started.total()
         return (
-            f"processes: {self.started.total()} servers ({started or 'none'}) and all they "
+            f"processes: {n} server{'' if n == 1 else 's'} ({started or 'none'}) and all they "
             "started are gone (none carries a bench home or tag, none is a child of the bench)"
         )

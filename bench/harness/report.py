@@ -88,19 +88,14 @@ def ratio(before: Sequence[float], after: Sequence[float]) -> str:
 
 def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     """Columns padded to their widest cell: the first to the left, the others to the right.
-
-    A row of one cell is a title: printed as it is, though its width counts for the first
-    column."""
-    width = max(len(r) for r in rows)
-    widths = [max(len(r[i]) for r in rows if len(r) > i) for i in range(width)]
-    lines = []
-    for row in rows:
-        if len(row) == 1 and width > 1:
-            lines.append(row[0])
-            continue
-        cells = [c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-    return lines
+    A shorter row (a title of one cell) counts in the widths of the columns it has."""
+    widths = [max(len(r[i]) for r in rows if len(r) > i) for i in range(max(len(r) for r in rows))]
+    return [
+        "  ".join(
+            c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)
+        ).rstrip()
+        for r in rows
+    ]
 
 
 def markdown(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
