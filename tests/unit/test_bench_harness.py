@@ -6,10 +6,9 @@ from __future__ import annotations
 import argparse
 
 import pytest
+from bench.harness import loads, options, report
 from hypothesis import given
 from hypothesis import strategies as st
-
-from bench.harness import loads, options, report
 
 
 def test_quantile_is_by_rank_without_interpolation() -> None:
